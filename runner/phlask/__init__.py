@@ -8,5 +8,6 @@ __version__ = "0.1.0"
 
 from .errors import PhlaskError  # noqa: E402
 from .producer import Task  # noqa: E402
+from .brokers import connect  # noqa: E402
 
-__all__ = ["Task", "PhlaskError", "__version__"]
+__all__ = ["Task", "PhlaskError", "connect", "__version__"]

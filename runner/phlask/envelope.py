@@ -21,6 +21,7 @@ import re
 from typing import Annotated, Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from . import _contract
@@ -75,9 +76,9 @@ class Backoff(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class Producer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    sdk: str | None = None
-    version: str | None = None
-    host: str | None = None
+    sdk: str | UnsetType = UNSET
+    version: str | UnsetType = UNSET
+    host: str | UnsetType = UNSET
 
 
 class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -85,7 +86,8 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     ``input`` is kept as the exact JSON text the producer wrote (``msgspec.Raw``), so the
     task receives it byte for byte; ``has_input`` says whether it was given at all.
-    Optional fields that were omitted are ``None``.
+    Optional fields that were omitted are ``msgspec.UNSET`` (falsy); an explicit ``null`` is
+    invalid, as the schema says.
     """
 
     phlask: float
@@ -93,19 +95,19 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     lang: _str(_PROPS["lang"])  # type: ignore[valid-type]
     created_at: Timestamp  # type: ignore[valid-type]
     queue: _str(_PROPS["queue"]) = _PROPS["queue"]["default"]  # type: ignore[valid-type]
-    file: _str(_PROPS["file"]) | None = None  # type: ignore[valid-type]
-    code: _str(_PROPS["code"]) | None = None  # type: ignore[valid-type]
+    file: _str(_PROPS["file"]) | UnsetType = UNSET  # type: ignore[valid-type]
+    code: _str(_PROPS["code"]) | UnsetType = UNSET  # type: ignore[valid-type]
     args: list[NoNul] = []  # type: ignore[valid-type]
     env: dict[EnvName, NoNul] = {}  # type: ignore[valid-type]
     input: msgspec.Raw = msgspec.Raw()
-    timeout: _num(_PROPS["timeout"]) | None = None  # type: ignore[valid-type]
+    timeout: _num(_PROPS["timeout"]) | UnsetType = UNSET  # type: ignore[valid-type]
     max_attempts: _num(_PROPS["max_attempts"]) = 1  # type: ignore[valid-type]
     backoff: Backoff = Backoff()
     priority: _num(_PROPS["priority"]) = 0  # type: ignore[valid-type]
-    not_before: Timestamp | None = None  # type: ignore[valid-type]
-    expires_at: Timestamp | None = None  # type: ignore[valid-type]
+    not_before: Timestamp | UnsetType = UNSET  # type: ignore[valid-type]
+    expires_at: Timestamp | UnsetType = UNSET  # type: ignore[valid-type]
     meta: Annotated[dict[str, str], msgspec.Meta(max_length=_PROPS["meta"]["maxProperties"])] = {}
-    producer: Producer | None = None
+    producer: Producer | UnsetType = UNSET
 
     @property
     def has_input(self) -> bool:
@@ -129,13 +131,13 @@ def _semantic_problems(env: Envelope, raw: dict[str, Any] | None = None) -> bool
     """Rules msgspec's type system cannot express. True when something is wrong."""
     if env.phlask != PROTOCOL_VERSION:
         return True
-    if (env.file is None) == (env.code is None):
+    if (env.file is UNSET) == (env.code is UNSET):
         return True
     for n in (env.max_attempts, env.priority):
         if not float(n).is_integer():
             return True
     for ts in (env.created_at, env.not_before, env.expires_at):
-        if ts is not None and not _real_date(ts):
+        if ts and not _real_date(ts):
             return True
     return False
 

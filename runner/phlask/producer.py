@@ -11,6 +11,7 @@ conformance/vectors/build/ pin this), is validated before it leaves, and may be 
 
 from __future__ import annotations
 
+import math
 import secrets
 import socket
 import time
@@ -161,7 +162,7 @@ def build_envelope(spec: Mapping[str, Any], now: datetime | str, *, validate: bo
             raise EnvelopeError([FieldError("$.delay", f"must be a number of seconds >= 0, got {delay!r}")])
         if spec.get("not_before") is not None:
             raise EnvelopeError([FieldError("$.delay", "give `delay` or `not_before`, not both")])
-        env["not_before"] = format_ts(now_dt + timedelta(milliseconds=int(delay * 1000)))
+        env["not_before"] = format_ts(now_dt + timedelta(milliseconds=math.floor(delay * 1000 + 0.5)))
     elif spec.get("not_before") is not None:
         env["not_before"] = _ts(spec["not_before"])
     if spec.get("expires_at") is not None:

@@ -1,0 +1,225 @@
+"""The broker protocol: the one small contract every backend implements.
+
+A broker stores task envelopes as opaque bytes (the exact JSON text the producer made,
+with the signature beside it) plus the few fields it needs to schedule them. It never
+interprets the envelope beyond that: decoding, verification and supervision happen in
+the runner. Data flows one way: ``claim`` -> (decode, verify, spawn, reap) -> settle,
+where settling is exactly one of ``succeed``, ``retry``, ``dead`` or ``release``.
+
+Delivery is at least once. A claim holds a *lease*; the runner renews it while the task
+runs. A runner that dies stops renewing, the lease expires and another runner claims the
+task again, with the same attempt number (an attempt interrupted by a crash does not
+count against ``max_attempts``). Settling with a stale claim (its lease was lost and the
+task claimed elsewhere) raises :class:`LeaseLost` and changes nothing.
+
+Each backend lives in its own module (sqlite.py, mongodb.py, rabbitmq.py) and passes the
+shared contract suite in tests/brokers/.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..envelope import decode
+from ..errors import BrokerError
+from ..producer import Task, parse_ts
+from ..signing import sign
+
+
+class LeaseLost(BrokerError):
+    """The claim's lease expired and the task was claimed again; this runner must not settle it."""
+
+    code = "lease_lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A task to enqueue: the envelope bytes, the signature beside them, and scheduling fields.
+
+    Build one with :meth:`from_body`, which validates the envelope and reads the fields.
+    """
+
+    id: str
+    queue: str
+    body: bytes
+    priority: int = 0
+    not_before: float | None = None  # Unix seconds
+    expires_at: float | None = None  # Unix seconds
+    signature: str | None = None
+    key_id: str | None = None
+
+    @classmethod
+    def from_body(cls, body: bytes, signature: str | None = None, key_id: str | None = None) -> Message:
+        """Validate ``body`` (raises EnvelopeError) and read its scheduling fields."""
+        env = decode(body)
+        return cls(
+            id=env.id,
+            queue=env.queue,
+            body=bytes(body),
+            priority=int(env.priority),
+            not_before=parse_ts(env.not_before).timestamp() if env.not_before else None,
+            expires_at=parse_ts(env.expires_at).timestamp() if env.expires_at else None,
+            signature=signature,
+            key_id=key_id,
+        )
+
+
+@dataclass(slots=True)
+class Claim:
+    """A task this runner holds under a lease.
+
+    ``id`` and ``queue`` come from the backend's own record, so a claim exists even for a
+    body that is not a valid envelope (it is then settled dead with reason ``invalid``).
+    ``attempt`` is the 1-based number of the attempt about to run. ``receipt`` is the
+    backend's handle (lease token, delivery tag); only the backend reads it.
+    """
+
+    id: str
+    queue: str
+    body: bytes
+    attempt: int
+    signature: str | None = None
+    key_id: str | None = None
+    receipt: Any = None
+    claimed_at: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class TaskInfo:
+    """What a backend knows about one task (``phlask inspect``)."""
+
+    id: str
+    queue: str
+    state: str
+    attempts: int  # attempts settled so far
+    body: bytes
+    priority: int = 0
+    run_at: float | None = None  # when it becomes (or became) ready, Unix seconds
+    enqueued_at: float | None = None
+    updated_at: float | None = None
+    reason: str | None = None  # dead reason when state is dead
+    result: dict[str, Any] | None = None  # the last attempt's result (spec/result.schema.json)
+    signature: str | None = None
+    key_id: str | None = None
+    lease_until: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.body.decode("utf-8", "replace")
+        return {"id": self.id, "queue": self.queue, "state": self.state, "attempts": self.attempts,
+                "priority": self.priority, "run_at": self.run_at, "enqueued_at": self.enqueued_at,
+                "updated_at": self.updated_at, "reason": self.reason, "result": self.result,
+                "key_id": self.key_id, "signed": bool(self.signature), "lease_until": self.lease_until,
+                "envelope": body}
+
+
+class Broker(abc.ABC):
+    """Base of every backend. Subclasses implement the abstract methods; producers use
+    :meth:`push` and :meth:`push_many`, which build, validate, sign and enqueue."""
+
+    #: URL scheme(s) this backend serves, e.g. ("sqlite",)
+    schemes: tuple[str, ...] = ()
+    #: False where the backend cannot look a task up by id (AMQP without a result store)
+    supports_inspect: bool = True
+
+    def __init__(self, url: str, *, signing_key: tuple[str, str | bytes] | None = None):
+        self.url = url
+        self._signing_key = None
+        if signing_key:
+            kid, secret = signing_key
+            self._signing_key = (kid, secret.encode() if isinstance(secret, str) else secret)
+
+    # --- producer side -------------------------------------------------------------
+
+    def message(self, task: Task | bytes | str) -> Message:
+        """Build, validate and (if this broker has a signing key) sign one task."""
+        body = task.encode() if isinstance(task, Task) else (task.encode() if isinstance(task, str) else bytes(task))
+        sig = kid = None
+        if self._signing_key:
+            kid, key = self._signing_key
+            sig = sign(body, key)
+        return Message.from_body(body, sig, kid)
+
+    def push(self, task: Task | bytes | str) -> str:
+        """Enqueue one task (a :class:`Task` or ready envelope JSON). Returns its id.
+
+        Raises EnvelopeError (invalid), DuplicateTask (id taken), BrokerError (backend)."""
+        return self.enqueue([self.message(task)])[0]
+
+    def push_many(self, tasks: Iterable[Task | bytes | str]) -> list[str]:
+        """Enqueue many tasks in one round trip where the backend allows. Returns their ids.
+
+        Every task is validated before any is enqueued."""
+        return self.enqueue([self.message(t) for t in tasks])
+
+    # --- the protocol ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def enqueue(self, messages: Sequence[Message]) -> list[str]:
+        """Store messages as queued (ready at ``not_before``, or now). Returns their ids.
+
+        Raises DuplicateTask when an id already exists (nothing of that batch from that id on
+        is stored for backends with transactions; see each backend's doc)."""
+
+    @abc.abstractmethod
+    def claim(self, queues: Sequence[str], limit: int, lease: float, timeout: float = 0.0) -> list[Claim]:
+        """Atomically take up to ``limit`` ready tasks from ``queues`` under a lease of
+        ``lease`` seconds: higher priority first, then earlier ready time, then enqueue order.
+
+        Ready means queued with ``run_at <= now``, or running with an expired lease (its
+        runner died). Backends that the server can wake (AMQP) may block up to ``timeout``
+        seconds for the first task; polling backends return at once."""
+
+    @abc.abstractmethod
+    def renew(self, claims: Sequence[Claim], lease: float) -> list[Claim]:
+        """Extend the leases of running claims to now + ``lease``. Returns the claims whose
+        lease was lost (already reclaimed elsewhere); the runner should stop those tasks."""
+
+    @abc.abstractmethod
+    def succeed(self, claim: Claim, result: dict[str, Any]) -> None:
+        """Settle as succeeded, recording ``result``. Raises LeaseLost on a stale claim."""
+
+    @abc.abstractmethod
+    def retry(self, claim: Claim, result: dict[str, Any], delay: float) -> None:
+        """Count the attempt, record ``result`` and queue the task again, ready after ``delay`` s."""
+
+    @abc.abstractmethod
+    def dead(self, claim: Claim, reason: str, result: dict[str, Any]) -> None:
+        """Count the attempt, record ``result`` and move the task to dead with ``reason``."""
+
+    @abc.abstractmethod
+    def release(self, claim: Claim) -> None:
+        """Return the task to the queue, ready now, without counting an attempt (shutdown)."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Number of tasks per queue and state: ``{"default": {"queued": 3, "running": 1, ...}}``."""
+
+    @abc.abstractmethod
+    def inspect(self, task_id: str) -> TaskInfo:
+        """Everything known about one task. Raises TaskNotFound, or Unsupported."""
+
+    @abc.abstractmethod
+    def dead_list(self, queue: str | None = None, limit: int = 100) -> list[TaskInfo]:
+        """Dead tasks, most recent first."""
+
+    @abc.abstractmethod
+    def dead_retry(self, task_ids: Sequence[str] | None = None) -> int:
+        """Queue dead tasks again (all when ``task_ids`` is None), with a fresh attempt count.
+        Returns how many were moved."""
+
+    @abc.abstractmethod
+    def dead_purge(self, queue: str | None = None) -> int:
+        """Delete dead tasks. Returns how many were deleted."""
+
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

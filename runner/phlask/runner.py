@@ -1,0 +1,463 @@
+"""The runner loop: claim -> decode/verify -> spawn -> reap -> settle.
+
+One thread (the caller's) owns the broker: it claims, renews leases and settles. Each
+running task has a worker thread that only supervises its process (supervise.run) and
+hands the outcome back through a queue. The loop knows nothing of SQL, BSON or AMQP and
+the supervisor knows nothing of brokers.
+
+>>> from phlask import connect
+>>> from phlask.runner import Runner
+>>> Runner(tasks=connect("sqlite:///q.db"), wait=20, daemon=False, max_processes=10).run()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queue_mod
+import random
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import supervise
+from .adapters import AdapterTable
+from .brokers.base import Broker, Claim, LeaseLost
+from .config import Settings
+from .envelope import Envelope, decode
+from .errors import BrokerError, EnvelopeError, TaskRejected
+from .producer import format_ts, parse_ts
+from .signing import Keyring
+from .wire import ENV_DENIED_NAMES, ENV_DENIED_PREFIXES, DeadReason, State
+
+log = logging.getLogger("phlask.runner")
+
+
+@dataclass
+class Stats:
+    """Running totals, shown by the CLI's progress line and returned by :meth:`Runner.run`."""
+
+    started: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    lost: int = 0
+    running: int = 0
+    began: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.dead
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.began
+        return self.finished / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class _Running:
+    claim: Claim
+    envelope: Envelope
+    spec: supervise.ProcessSpec
+    workdir: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    pid: int | None = None
+    lease_lost: bool = False
+    thread: threading.Thread | None = None
+
+
+class Runner:
+    """Run tasks from ``tasks`` (a broker) until drained, or forever with ``daemon=True``.
+
+    ``wait`` is milliseconds between polls when idle. Other keyword arguments are
+    :class:`phlask.config.Settings` fields (``queues``, ``roots``, ``allow_inline``,
+    ``keys``, ``default_timeout``, ``lease``, ...).
+    """
+
+    def __init__(self, tasks: Broker, *, settings: Settings | None = None, results: Any = None,
+                 on_progress: Callable[[Stats], None] | None = None, **options: Any):
+        self.broker = tasks
+        if settings is None:
+            settings = Settings(**options).check()
+        elif options:
+            raise TypeError("give either settings= or keyword options, not both")
+        self.s = settings
+        self.results = results
+        self.on_progress = on_progress
+        self.adapters = AdapterTable.from_config(settings.adapters)
+        self.keyring = Keyring(settings.keys)
+        self.limits = supervise.Limits(**settings.limits) if settings.limits else None
+        self.stats = Stats()
+        self._done: queue_mod.Queue[_Running] = queue_mod.Queue()
+        self._running: dict[int, _Running] = {}
+        self._unsettled: list[tuple[Claim, str, dict[str, Any] | None, str | None, float]] = []
+        self._stopping = False
+        self._stop_deadline = 0.0
+        self._hard_stop = False
+        self._host = socket.gethostname()
+        self._roots = [Path(r) for r in settings.roots]
+
+    # --- public ------------------------------------------------------------------------
+
+    def run(self) -> Stats:
+        """Run until drained (or stopped, in daemon mode). Returns the totals."""
+        restore = self._install_signals()
+        try:
+            self._loop()
+        finally:
+            for signum, handler in restore.items():
+                signal.signal(signum, handler)
+        return self.stats
+
+    def stop(self, hard: bool = False) -> None:
+        """Stop claiming; running tasks get ``shutdown_grace`` seconds (none when ``hard``),
+        then they are killed and returned to the queue without counting an attempt."""
+        if self._stopping and not hard:
+            hard = True
+        if not self._stopping:
+            log.info("stopping: no new tasks; waiting up to %ss for %d running", self.s.shutdown_grace,
+                     len(self._running))
+        self._stopping = True
+        self._stop_deadline = time.monotonic() + (0 if hard else self.s.shutdown_grace)
+        if hard and not self._hard_stop:
+            self._hard_stop = True
+            log.warning("stopping now: killing %d running task(s); they return to the queue", len(self._running))
+            for r in self._running.values():
+                self._kill(r, hard=True)
+
+    # --- loop --------------------------------------------------------------------------
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        restore = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            restore[signum] = signal.getsignal(signum)
+            signal.signal(signum, lambda n, f: self.stop())
+        return restore
+
+    def _loop(self) -> None:
+        wait = self.s.wait / 1000.0
+        renew_every = self.s.lease / 3.0
+        next_renew = time.monotonic() + renew_every
+        next_progress = 0.0
+        backoff = 0.0
+        while True:
+            self._collect()
+            now = time.monotonic()
+            if self._stopping:
+                if not self._running and not self._unsettled:
+                    break
+                if now >= self._stop_deadline:
+                    for r in self._running.values():
+                        self._kill(r, hard=self._hard_stop)
+            try:
+                if self._unsettled:
+                    self._retry_settles()
+                if self._running and now >= next_renew:
+                    self._renew()
+                    next_renew = now + renew_every
+                claimed = 0
+                free = self.s.max_processes - len(self._running)
+                if free > 0 and not self._stopping:
+                    claims = self.broker.claim(self.s.queues, free, self.s.lease,
+                                               timeout=0.0 if self._running else wait)
+                    for c in claims:
+                        self._start(c)
+                    claimed = len(claims)
+                backoff = 0.0
+            except BrokerError as exc:
+                backoff = min(30.0, max(0.5, backoff * 2))
+                log.warning("broker error (%s); retrying in %.1fs", exc, backoff)
+                self._sleep(backoff)
+                continue
+            if self.on_progress and now >= next_progress:
+                self.stats.running = len(self._running)
+                self.on_progress(self.stats)
+                next_progress = now + 0.5
+            if claimed:
+                continue
+            if not self.s.daemon and not self._running and not self._unsettled:
+                break  # drained: nothing ready, nothing running
+            self._sleep(wait if not self._running else min(wait, renew_every))
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for a task to finish, at most ``seconds`` (no busy spin, prompt reaping)."""
+        try:
+            r = self._done.get(timeout=max(seconds, 0.001))
+        except queue_mod.Empty:
+            return
+        self._done.put(r)
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                r = self._done.get_nowait()
+            except queue_mod.Empty:
+                return
+            outcome = r.outcome  # type: ignore[attr-defined]
+            self._running.pop(id(r), None)
+            self._settle_outcome(r, outcome)
+
+    # --- start -------------------------------------------------------------------------
+
+    def _start(self, claim: Claim) -> None:
+        try:
+            r = self._prepare(claim)
+        except TaskRejected as exc:
+            self._reject(claim, exc.reason, exc.message)
+            return
+        self._running[id(r)] = r
+        self.stats.started += 1
+        t = threading.Thread(target=self._supervise, args=(r,), name=f"task-{claim.id}", daemon=True)
+        r.thread = t
+        t.start()
+
+    def _supervise(self, r: _Running) -> None:
+        def on_start(pid: int) -> None:
+            r.pid = pid
+        try:
+            outcome = supervise.run(r.spec, cancel=r.cancel, on_start=on_start)
+        except Exception as exc:  # never lose a task to a supervisor bug
+            log.exception("supervisor failed for task %s", r.claim.id)
+            now = time.time()
+            outcome = supervise.Outcome(exit_code=None, signal=None, timed_out=False, cancelled=r.cancel.is_set(),
+                                        started_at=now, finished_at=now, duration=0.0, stdout_tail=b"",
+                                        stderr_tail=b"", stdout_bytes=0, stderr_bytes=0, result=None,
+                                        result_error=None, spawn_error=f"supervisor error: {exc}", pid=None)
+        r.outcome = outcome  # type: ignore[attr-defined]
+        self._done.put(r)
+
+    def _prepare(self, claim: Claim) -> _Running:
+        """Every check the spec orders before a process starts. Raises TaskRejected."""
+        env = decode(claim.body)  # EnvelopeError is a TaskRejected (invalid / too_large)
+        if self.keyring:
+            self.keyring.check(claim.body, claim.key_id, claim.signature)
+        if env.expires_at and parse_ts(env.expires_at).timestamp() < time.time():
+            raise TaskRejected(DeadReason.EXPIRED, f"task expired at {env.expires_at} before it could start")
+        adapter = self.adapters.resolve(env.lang)
+        for name in env.env:
+            if name in ENV_DENIED_NAMES or name.startswith(ENV_DENIED_PREFIXES):
+                raise TaskRejected(DeadReason.FORBIDDEN_ENV,
+                                   f"$.env.{name}: the runner refuses to set {name} for tasks "
+                                   "(it could change how the interpreter loads code)")
+        workdir = tempfile.mkdtemp(prefix="phlask-")
+        try:
+            if env.file:
+                script = self._resolve_file(env.file)
+                cwd = str(self._roots[0])
+            else:
+                if not self.s.allow_inline:
+                    raise TaskRejected(DeadReason.INLINE_REFUSED,
+                                       "task carries inline code and this runner does not allow it "
+                                       "(start the runner with --allow-inline to accept inline code)")
+                script = os.path.join(workdir, "task" + (adapter.ext or ""))
+                with open(script, "w", encoding="utf-8", errors="surrogatepass") as f:
+                    f.write(env.code or "")
+                cwd = workdir
+            timeout = float(env.timeout) if env.timeout else self.s.default_timeout
+            deadline = time.time() + timeout
+            result_file = os.path.join(workdir, "result.json")
+            child_env = dict(self.s.base_env)
+            child_env.update(env.env)
+            child_env.update({
+                "PHLASK_TASK_ID": env.id,
+                "PHLASK_ATTEMPT": str(claim.attempt),
+                "PHLASK_QUEUE": env.queue,
+                "PHLASK_DEADLINE": format_ts(_utc(deadline)),
+                "PHLASK_RESULT_FILE": result_file,
+            })
+            log_path = None
+            if self.s.log_dir:
+                os.makedirs(self.s.log_dir, exist_ok=True)
+                log_path = os.path.join(self.s.log_dir, f"{env.id}.{claim.attempt}.log")
+            spec = supervise.ProcessSpec(
+                argv=adapter.argv_for(script, list(env.args)),
+                env=child_env,
+                cwd=cwd,
+                stdin=bytes(env.input) if env.has_input else None,
+                timeout=timeout,
+                kill_grace=self.s.kill_grace,
+                result_file=result_file,
+                log_path=log_path,
+                limits=self.limits,
+            )
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        return _Running(claim=claim, envelope=env, spec=spec, workdir=workdir)
+
+    def _resolve_file(self, file: str) -> str:
+        p = Path(file)
+        if not p.is_absolute():
+            p = self._roots[0] / p
+        real = Path(os.path.realpath(p))
+        if not any(real == root or real.is_relative_to(root) for root in self._roots):
+            raise TaskRejected(DeadReason.FORBIDDEN_PATH,
+                               f"$.file: {file!r} resolves to {str(real)!r}, outside the allowed task roots "
+                               f"({', '.join(map(str, self._roots))}); add a root with --root")
+        if not real.is_file():
+            raise TaskRejected(DeadReason.MISSING_FILE, f"$.file: {str(real)!r} does not exist on this runner host")
+        return str(real)
+
+    def _kill(self, r: _Running, hard: bool) -> None:
+        r.cancel.set()
+        if hard and r.pid:
+            try:
+                os.killpg(r.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    # --- settle ------------------------------------------------------------------------
+
+    def _result(self, claim: Claim, state: str, *, reason: str | None = None, error: str | None = None,
+                outcome: supervise.Outcome | None = None) -> dict[str, Any]:
+        now = time.time()
+        o = outcome
+        res: dict[str, Any] = {
+            "id": claim.id,
+            "attempt": claim.attempt,
+            "state": state,
+            "reason": reason,
+            "error": error,
+            "exit_code": o.exit_code if o else None,
+            "signal": o.signal if o else None,
+            "timed_out": bool(o and o.timed_out),
+            "started_at": format_ts(_utc(o.started_at if o else now)),
+            "finished_at": format_ts(_utc(o.finished_at if o else now)),
+            "duration": round(o.duration, 6) if o else 0.0,
+            "stdout_tail": o.stdout_tail.decode("utf-8", "replace") if o else "",
+            "stderr_tail": o.stderr_tail.decode("utf-8", "replace") if o else "",
+            "stdout_bytes": o.stdout_bytes if o else 0,
+            "stderr_bytes": o.stderr_bytes if o else 0,
+            "runner": {"host": self._host, "pid": os.getpid()},
+        }
+        if o is not None and o.result is not None:
+            res["result"] = o.result
+        return res
+
+    def _reject(self, claim: Claim, reason: str, message: str) -> None:
+        result = self._result(claim, State.DEAD, reason=str(reason), error=message)
+        self._settle(claim, "dead", result, reason=str(reason))
+        self._log_task(claim, None, result)
+
+    def _settle_outcome(self, r: _Running, o: supervise.Outcome) -> None:
+        claim, env = r.claim, r.envelope
+        shutil.rmtree(r.workdir, ignore_errors=True)
+        if r.lease_lost:
+            self.stats.lost += 1
+            log.warning("task %s: lease was lost while it ran; another runner owns it now, result dropped", claim.id)
+            return
+        if o.cancelled and self._stopping:
+            self._settle(claim, "release", None)
+            self.stats.released += 1
+            log.info("task %s returned to the queue (shutdown)", claim.id)
+            return
+        error = None
+        if o.spawn_error:
+            result = self._result(claim, State.DEAD, reason=DeadReason.SPAWN_FAILED, error=o.spawn_error, outcome=o)
+            self._settle(claim, "dead", result, reason=DeadReason.SPAWN_FAILED)
+        elif o.ok:
+            result = self._result(claim, State.SUCCEEDED, outcome=o, error=o.result_error)
+            self._settle(claim, "succeed", result)
+        else:
+            if o.timed_out:
+                error = f"timed out after {r.spec.timeout:g}s"
+            elif o.signal:
+                error = f"killed by {o.signal}"
+            else:
+                error = f"exited with status {o.exit_code}"
+            if o.result_error:
+                error += f"; {o.result_error}"
+            if claim.attempt < env.attempts_allowed:
+                delay = backoff_delay(env, claim.attempt)
+                result = self._result(claim, State.QUEUED, error=error + f"; retry in {delay:.1f}s", outcome=o)
+                self._settle(claim, "retry", result, delay=delay)
+            else:
+                reason = DeadReason.TIMED_OUT if o.timed_out else DeadReason.FAILED
+                result = self._result(claim, State.DEAD, reason=reason, error=error, outcome=o)
+                self._settle(claim, "dead", result, reason=reason)
+        self._log_task(claim, env, result)
+
+    def _settle(self, claim: Claim, how: str, result: dict[str, Any] | None, *, reason: str | None = None,
+                delay: float = 0.0, record: bool = True) -> None:
+        try:
+            if how == "succeed":
+                self.broker.succeed(claim, result)  # type: ignore[arg-type]
+                self.stats.succeeded += 1
+            elif how == "retry":
+                self.broker.retry(claim, result, delay)  # type: ignore[arg-type]
+                self.stats.retried += 1
+            elif how == "dead":
+                self.broker.dead(claim, reason, result)  # type: ignore[arg-type]
+                self.stats.dead += 1
+            else:
+                self.broker.release(claim)
+        except LeaseLost:
+            self.stats.lost += 1
+            log.warning("task %s: lease lost before it could be settled; it will run again elsewhere", claim.id)
+            return
+        except BrokerError as exc:
+            log.warning("task %s: could not settle (%s); will retry", claim.id, exc)
+            self._unsettled.append((claim, how, result, reason, delay))
+            return
+        if record and self.results is not None and result is not None:
+            try:
+                self.results.record(claim, result)
+            except Exception as exc:  # results are a report, never a reason to stop
+                log.warning("task %s: could not record result (%s)", claim.id, exc)
+
+    def _retry_settles(self) -> None:
+        pending, self._unsettled = self._unsettled, []
+        for claim, how, result, reason, delay in pending:
+            self._settle(claim, how, result, reason=reason, delay=delay)
+
+    def _renew(self) -> None:
+        by_claim = {id(r.claim): r for r in self._running.values()}
+        lost = self.broker.renew([r.claim for r in self._running.values()], self.s.lease)
+        for c in lost:
+            r = by_claim.get(id(c))
+            if r is not None and not r.lease_lost:
+                r.lease_lost = True
+                log.warning("task %s: lease lost (claimed elsewhere); stopping it here", c.id)
+                self._kill(r, hard=False)
+
+    def _log_task(self, claim: Claim, env: Envelope | None, result: dict[str, Any]) -> None:
+        state, reason = result["state"], result.get("reason")
+        extra = {"task_id": claim.id, "lang": env.lang if env else None, "attempt": claim.attempt,
+                 "exit": result["exit_code"], "signal": result["signal"], "duration": result["duration"],
+                 "state": state, "reason": reason, "queue": claim.queue}
+        level = logging.INFO if state == State.SUCCEEDED else logging.WARNING
+        what = state if not reason else f"{state} ({reason})"
+        how = (f"exit {result['exit_code']}" if result["exit_code"] is not None
+               else (result["signal"] or "not started"))
+        msg = f"task {claim.id} [{extra['lang'] or '?'}] attempt {claim.attempt}: {what}, {how}, {result['duration']:.3f}s"
+        if result.get("error") and state != State.SUCCEEDED:
+            msg += f": {result['error']}"
+        log.log(level, msg, extra={"task": extra})
+
+
+def backoff_delay(env: Envelope, attempt: int, rng: random.Random | None = None) -> float:
+    """Delay before attempt ``attempt + 1``: min(max, initial * factor^(attempt-1)), times a
+    uniform factor in [0.5, 1) when jitter is on (spec/README.md, Retries)."""
+    b = env.backoff
+    try:
+        delay = min(b.max, b.initial * (b.factor ** (attempt - 1)))
+    except OverflowError:
+        delay = b.max
+    if b.jitter:
+        delay *= 0.5 + (rng or random).random() * 0.5
+    return delay
+
+
+def _utc(ts: float):
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(ts, timezone.utc)
