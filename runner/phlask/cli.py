@@ -167,12 +167,25 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 STATES = ("queued", "running", "succeeded", "dead")
 
 
+def _results_url(args: argparse.Namespace) -> str | None:
+    return args.results or load_file(args.config).get("runner", {}).get("results")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     broker = _open(args)
     try:
         counts = broker.counts()
     finally:
         broker.close()
+    if _results_url(args):
+        from .results import open_results
+        store = open_results(_results_url(args))
+        try:  # the broker knows what is queued, running, dead; the store what succeeded
+            for q, by in store.counts().items():
+                for st, n in by.items():
+                    counts.setdefault(q, {}).setdefault(st, n)
+        finally:
+            store.close()
     if args.json:
         print(json.dumps(counts, indent=2, sort_keys=True))
         return 0
@@ -189,7 +202,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     broker = _open(args)
     try:
-        info = broker.inspect(args.id)
+        if not broker.supports_inspect and _results_url(args):
+            from .results import open_results
+            store = open_results(_results_url(args))
+            try:
+                info = store.inspect(args.id)
+            finally:
+                store.close()
+        else:
+            info = broker.inspect(args.id)
     finally:
         broker.close()
     data = info.to_json()
@@ -343,11 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="counts per queue and state")
     broker_flags(st)
+    st.add_argument("--results", metavar="URL", help="result store the runners record into (RabbitMQ)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
 
     i = sub.add_parser("inspect", help="one task: envelope, state, attempts, last result")
     broker_flags(i)
+    i.add_argument("--results", metavar="URL", help="result store the runners record into (RabbitMQ)")
     i.add_argument("id")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_inspect)
