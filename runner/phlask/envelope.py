@@ -159,7 +159,7 @@ def decode(data: bytes | bytearray | memoryview | str) -> Envelope:
         )
     try:
         env = _decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise EnvelopeError(_explain(data, exc)) from None
     if _semantic_problems(env):
         raise EnvelopeError(_explain(data, None))
@@ -234,7 +234,9 @@ def _friendly(err: ValidationError) -> list[FieldError]:
                     "; put extensions in `meta`" if path == "$" else "")
                 out.append(FieldError(f"{path}.{k}", f"unknown field `{k}`{hint}"))
         return out or [FieldError(path, "must not have this value")]
-    if kw == "oneOf" and path == "$" and isinstance(inst, dict):
+    if kw == "oneOf" and path == "$":
+        if not isinstance(inst, dict):
+            return []  # the type error says it all
         if "file" in inst and "code" in inst:
             return [FieldError("$.code", "give exactly one of `file` or `code`, not both")]
         return [FieldError("$.file", "required: give exactly one of `file` (a script path) or `code` (inline source)")]

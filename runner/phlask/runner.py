@@ -35,7 +35,7 @@ from .envelope import Envelope, decode
 from .errors import BrokerError, EnvelopeError, TaskRejected
 from .producer import format_ts, parse_ts
 from .signing import Keyring
-from .wire import ENV_DENIED_NAMES, ENV_DENIED_PREFIXES, DeadReason, State
+from .wire import ENVELOPE_MAX_BYTES, ENV_DENIED_NAMES, ENV_DENIED_PREFIXES, DeadReason, State
 
 log = logging.getLogger("phlask.runner")
 
@@ -238,9 +238,11 @@ class Runner:
 
     def _prepare(self, claim: Claim) -> _Running:
         """Every check the spec orders before a process starts. Raises TaskRejected."""
-        env = decode(claim.body)  # EnvelopeError is a TaskRejected (invalid / too_large)
-        if self.keyring:
+        if len(claim.body) > ENVELOPE_MAX_BYTES:
+            decode(claim.body)  # raises EnvelopeError(too_large) with the sizes
+        if self.keyring:  # before parsing: never parse unauthenticated bytes
             self.keyring.check(claim.body, claim.key_id, claim.signature)
+        env = decode(claim.body)  # EnvelopeError is a TaskRejected (invalid / too_large)
         if env.expires_at and parse_ts(env.expires_at).timestamp() < time.time():
             raise TaskRejected(DeadReason.EXPIRED, f"task expired at {env.expires_at} before it could start")
         adapter = self.adapters.resolve(env.lang)
@@ -296,17 +298,25 @@ class Runner:
         return _Running(claim=claim, envelope=env, spec=spec, workdir=workdir)
 
     def _resolve_file(self, file: str) -> str:
+        """The real path of ``file``: absolute as given, or relative tried against each root in
+        order. Outside every root is ``forbidden_path`` (checked first, so a task cannot probe
+        for files outside the roots); inside but absent is ``missing_file``."""
         p = Path(file)
-        if not p.is_absolute():
-            p = self._roots[0] / p
-        real = Path(os.path.realpath(p))
-        if not any(real == root or real.is_relative_to(root) for root in self._roots):
+        candidates = [p] if p.is_absolute() else [root / p for root in self._roots]
+        escaped = None
+        for c in candidates:
+            real = Path(os.path.realpath(c))
+            if not any(real == root or real.is_relative_to(root) for root in self._roots):
+                escaped = escaped or real
+                continue
+            if real.is_file():
+                return str(real)
+        if escaped is not None and (p.is_absolute() or len(candidates) == 1 or ".." in p.parts):
             raise TaskRejected(DeadReason.FORBIDDEN_PATH,
-                               f"$.file: {file!r} resolves to {str(real)!r}, outside the allowed task roots "
+                               f"$.file: {file!r} resolves to {str(escaped)!r}, outside the allowed task roots "
                                f"({', '.join(map(str, self._roots))}); add a root with --root")
-        if not real.is_file():
-            raise TaskRejected(DeadReason.MISSING_FILE, f"$.file: {str(real)!r} does not exist on this runner host")
-        return str(real)
+        raise TaskRejected(DeadReason.MISSING_FILE,
+                           f"$.file: {file!r} does not exist under the task roots ({', '.join(map(str, self._roots))})")
 
     def _kill(self, r: _Running, hard: bool) -> None:
         r.cancel.set()
