@@ -311,7 +311,7 @@ class Runner:
                 continue
             if real.is_file():
                 return str(real)
-        if escaped is not None and (p.is_absolute() or len(candidates) == 1 or ".." in p.parts):
+        if escaped is not None:
             raise TaskRejected(DeadReason.FORBIDDEN_PATH,
                                f"$.file: {file!r} resolves to {str(escaped)!r}, outside the allowed task roots "
                                f"({', '.join(map(str, self._roots))}); add a root with --root")
