@@ -100,6 +100,7 @@ class Runner:
         self._running: dict[int, _Running] = {}
         self._unsettled: list[tuple[Claim, str, dict[str, Any] | None, str | None, float]] = []
         self._stopping = False
+        self._retry_due = 0.0  # drain mode waits for the retries it scheduled itself
         self._stop_deadline = 0.0
         self._hard_stop = False
         self._host = socket.gethostname()
@@ -185,8 +186,9 @@ class Runner:
                 next_progress = now + 0.5
             if claimed:
                 continue
-            if not self.s.daemon and not self._running and not self._unsettled:
-                break  # drained: nothing ready, nothing running
+            if (not self.s.daemon and not self._running and not self._unsettled
+                    and (self._stopping or now >= self._retry_due)):
+                break  # drained: nothing ready, nothing running, no retry of ours pending
             self._sleep(wait if not self._running else min(wait, renew_every))
 
     def _sleep(self, seconds: float) -> None:
@@ -406,6 +408,7 @@ class Runner:
             elif how == "retry":
                 self.broker.retry(claim, result, delay)  # type: ignore[arg-type]
                 self.stats.retried += 1
+                self._retry_due = max(self._retry_due, time.monotonic() + delay)
             elif how == "dead":
                 self.broker.dead(claim, reason, result)  # type: ignore[arg-type]
                 self.stats.dead += 1
