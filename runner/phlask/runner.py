@@ -67,11 +67,10 @@ class _Running:
     claim: Claim
     envelope: Envelope
     spec: supervise.ProcessSpec
-    workdir: str
+    workdir: str | None  # a private directory for inline code, removed after the attempt
     cancel: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
     lease_lost: bool = False
-    thread: threading.Thread | None = None
 
 
 class Runner:
@@ -105,15 +104,32 @@ class Runner:
         self._hard_stop = False
         self._host = socket.gethostname()
         self._roots = [Path(r) for r in settings.roots]
+        self._work: queue_mod.SimpleQueue[_Running | None] = queue_mod.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._scratch = ""
+        self._seq = 0
+        self._resolved: dict[str, tuple[float, str]] = {}
 
     # --- public ------------------------------------------------------------------------
 
     def run(self) -> Stats:
         """Run until drained (or stopped, in daemon mode). Returns the totals."""
         restore = self._install_signals()
+        # One scratch directory per run (result files, inline code) and a fixed pool of
+        # supervisor threads: nothing is created per task that need not be.
+        self._scratch = tempfile.mkdtemp(prefix="phlask-runner-")
+        self._workers = [threading.Thread(target=self._worker, name=f"phlask-worker-{i}", daemon=True)
+                         for i in range(self.s.max_processes)]
+        for t in self._workers:
+            t.start()
         try:
             self._loop()
         finally:
+            for _ in self._workers:
+                self._work.put(None)
+            for t in self._workers:
+                t.join(timeout=5)
+            shutil.rmtree(self._scratch, ignore_errors=True)
             for signum, handler in restore.items():
                 signal.signal(signum, handler)
         return self.stats
@@ -219,9 +235,11 @@ class Runner:
             return
         self._running[id(r)] = r
         self.stats.started += 1
-        t = threading.Thread(target=self._supervise, args=(r,), name=f"task-{claim.id}", daemon=True)
-        r.thread = t
-        t.start()
+        self._work.put(r)
+
+    def _worker(self) -> None:
+        while (r := self._work.get()) is not None:
+            self._supervise(r)
 
     def _supervise(self, r: _Running) -> None:
         def on_start(pid: int) -> None:
@@ -253,7 +271,9 @@ class Runner:
                 raise TaskRejected(DeadReason.FORBIDDEN_ENV,
                                    f"$.env.{name}: the runner refuses to set {name} for tasks "
                                    "(it could change how the interpreter loads code)")
-        workdir = tempfile.mkdtemp(prefix="phlask-")
+        self._seq += 1
+        workdir = None
+        result_file = os.path.join(self._scratch, f"{self._seq}.result.json")
         try:
             if env.file:
                 script = self._resolve_file(env.file)
@@ -263,13 +283,13 @@ class Runner:
                     raise TaskRejected(DeadReason.INLINE_REFUSED,
                                        "task carries inline code and this runner does not allow it "
                                        "(start the runner with --allow-inline to accept inline code)")
+                workdir = tempfile.mkdtemp(prefix=f"{self._seq}.", dir=self._scratch)
                 script = os.path.join(workdir, "task" + (adapter.ext or ""))
                 with open(script, "w", encoding="utf-8", errors="surrogatepass") as f:
                     f.write(env.code or "")
                 cwd = workdir
             timeout = float(env.timeout) if env.timeout else self.s.default_timeout
             deadline = time.time() + timeout
-            result_file = os.path.join(workdir, "result.json")
             child_env = dict(self.s.base_env)
             child_env.update(env.env)
             child_env.update({
@@ -295,7 +315,8 @@ class Runner:
                 limits=self.limits,
             )
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
             raise
         return _Running(claim=claim, envelope=env, spec=spec, workdir=workdir)
 
@@ -303,6 +324,17 @@ class Runner:
         """The real path of ``file``: absolute as given, or relative tried against each root in
         order. Outside every root is ``forbidden_path`` (checked first, so a task cannot probe
         for files outside the roots); inside but absent is ``missing_file``."""
+        hit = self._resolved.get(file)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        real = self._resolve_uncached(file)
+        if len(self._resolved) > 10_000:
+            self._resolved.clear()
+        # Remember for a second: a burst of tasks for one script resolves it once.
+        self._resolved[file] = (time.monotonic() + 1.0, real)
+        return real
+
+    def _resolve_uncached(self, file: str) -> str:
         p = Path(file)
         candidates = [p] if p.is_absolute() else [root / p for root in self._roots]
         escaped = None
@@ -363,7 +395,13 @@ class Runner:
 
     def _settle_outcome(self, r: _Running, o: supervise.Outcome) -> None:
         claim, env = r.claim, r.envelope
-        shutil.rmtree(r.workdir, ignore_errors=True)
+        if r.spec.result_file:
+            try:
+                os.unlink(r.spec.result_file)
+            except FileNotFoundError:
+                pass
+        if r.workdir:
+            shutil.rmtree(r.workdir, ignore_errors=True)
         if r.lease_lost:
             self.stats.lost += 1
             log.warning("task %s: lease was lost while it ran; another runner owns it now, result dropped", claim.id)
@@ -445,10 +483,12 @@ class Runner:
 
     def _log_task(self, claim: Claim, env: Envelope | None, result: dict[str, Any]) -> None:
         state, reason = result["state"], result.get("reason")
+        level = logging.INFO if state == State.SUCCEEDED else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         extra = {"task_id": claim.id, "lang": env.lang if env else None, "attempt": claim.attempt,
                  "exit": result["exit_code"], "signal": result["signal"], "duration": result["duration"],
                  "state": state, "reason": reason, "queue": claim.queue}
-        level = logging.INFO if state == State.SUCCEEDED else logging.WARNING
         what = state if not reason else f"{state} ({reason})"
         how = (f"exit {result['exit_code']}" if result["exit_code"] is not None
                else (result["signal"] or "not started"))
