@@ -281,6 +281,10 @@ def test_runner_killed_with_sigkill_mid_task_is_completed_by_another(url, record
         time.sleep(0.5)
     i = info(url, tid)
     assert i.state == "succeeded" and i.attempts == 1
+    # and A's orphaned process died with A instead of running on unsupervised
+    first_pid = int(next(x for x in record.read_text().splitlines() if x.startswith("start")).split()[3])
+    assert not Path(f"/proc/{first_pid}").exists()
+    assert record.read_text().count("done") == 1
     starts = [line for line in record.read_text().splitlines() if line.startswith("start")]
     assert len(starts) == 2 and all(s.split()[2] == "1" for s in starts)  # same attempt number, run again
 

@@ -64,6 +64,7 @@ class Settings:
     default_timeout: float = float(DEFAULTS["timeout_seconds"])
     kill_grace: float = float(DEFAULTS["kill_grace_seconds"])
     shutdown_grace: float = 30.0
+    kill_with_runner: bool = True
     lease: float = float(DEFAULTS["lease_seconds"])
     keys: dict[str, str] = field(default_factory=dict)
     base_env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_ENV))

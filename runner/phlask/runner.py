@@ -109,6 +109,12 @@ class Runner:
         self._scratch = ""
         self._seq = 0
         self._resolved: dict[str, tuple[float, str]] = {}
+        # If the runner itself is killed (SIGKILL, OOM), its task processes must not run on
+        # unsupervised while another runner re-runs them: the kernel sends them SIGKILL when
+        # the supervising thread dies (PR_SET_PDEATHSIG, set by util-linux's setpriv, since
+        # Python's subprocess cannot set it without a slow, thread-unsafe preexec_fn).
+        setpriv = shutil.which("setpriv") if settings.kill_with_runner else None
+        self._death_pact = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
     # --- public ------------------------------------------------------------------------
 
@@ -304,7 +310,7 @@ class Runner:
                 os.makedirs(self.s.log_dir, exist_ok=True)
                 log_path = os.path.join(self.s.log_dir, f"{env.id}.{claim.attempt}.log")
             spec = supervise.ProcessSpec(
-                argv=adapter.argv_for(script, list(env.args)),
+                argv=self._death_pact + adapter.argv_for(script, list(env.args)),
                 env=child_env,
                 cwd=cwd,
                 stdin=bytes(env.input) if env.has_input else None,
