@@ -123,11 +123,8 @@ class MongoResults:
 def open_results(url: str):
     """Open a result store: ``sqlite:///path.db`` or ``mongodb://host/db``."""
     if url.startswith("sqlite:"):
-        path = url[len("sqlite://"):] if url.startswith("sqlite://") else url[len("sqlite:"):]
-        path = path[1:] if path.startswith("//") else path  # sqlite:///abs -> /abs
-        if not path or path == "/":
-            raise ConfigError(f"results URL {url!r}: give a file, e.g. sqlite:///var/lib/phlask/results.db")
-        return SqliteResults(path)
+        from .brokers.sqlite import parse_url  # one URL rule for every SQLite file
+        return SqliteResults(str(parse_url(url)))
     if url.startswith(("mongodb:", "mongodb+srv:")):
         return MongoResults(url)
     raise ConfigError(f"results URL {url!r}: use sqlite:///path/results.db or mongodb://host:27017/dbname")

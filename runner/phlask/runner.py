@@ -7,7 +7,7 @@ the supervisor knows nothing of brokers.
 
 >>> from phlask import connect
 >>> from phlask.runner import Runner
->>> Runner(tasks=connect("sqlite:///q.db"), wait=20, daemon=False, max_processes=10).run()  # doctest: +SKIP
+>>> Runner(tasks=connect("sqlite:///var/lib/phlask/q.db"), wait=20, daemon=False, max_processes=10).run()  # doctest: +SKIP
 """
 
 from __future__ import annotations
