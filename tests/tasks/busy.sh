@@ -1,0 +1,2 @@
+# Burn CPU forever.
+while :; do :; done

@@ -1,0 +1,2 @@
+# Exit with the status given as $1.
+exit "$1"

@@ -1,0 +1,2 @@
+# Never read stdin; exit at once.
+echo "not reading"

@@ -1,0 +1,3 @@
+# Read stdin until EOF; hangs forever unless stdin reaches EOF.
+cat >/dev/null
+echo "stdin closed"

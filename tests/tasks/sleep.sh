@@ -1,0 +1,2 @@
+# Sleep $1 seconds.
+sleep "$1"
