@@ -382,3 +382,27 @@ def test_cli_run_json_logs_have_task_fields(url):
 def test_cli_unknown_broker_scheme_is_a_clear_error():
     r = cli("status", "--broker", "redis://localhost")
     assert r.returncode == 2 and "unknown scheme 'redis'" in r.stderr and "sqlite:///" in r.stderr
+
+
+def test_resource_limits_apply_to_tasks(url):
+    with connect(url) as b:
+        tid = b.push(Task(lang="shell", file="limits.sh"))
+    run(url, limits={"open_files": 64, "cpu_seconds": 30})
+    assert "nofile 64 cpu 30" in info(url, tid).result["stdout_tail"]
+
+
+def test_processes_escaping_the_group_are_killed_by_the_cli_runner(url, record):
+    # Given a task that leaves a grandchild running in a session of its own
+    with connect(url) as b:
+        b.push(Task(lang="python", file="escape.py", env={"RECORD": str(record)}))
+    args = ["run", "--broker", url, "--root", str(TASKS), "--daemon", "--wait", "50", "--config", "/dev/null"]
+    p = subprocess.Popen(PHLASK + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: record.read_text().strip() != "")
+        escapee = int(record.read_text())
+        # Then the runner (a subreaper) finds and kills it within a few sweeps
+        assert _wait_for(lambda: not Path(f"/proc/{escapee}").exists(), timeout=30)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    assert b"escaped their task's process group" in err

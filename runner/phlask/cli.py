@@ -85,6 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "roots": args.root, "allow_inline": True if args.allow_inline else None, "log_dir": args.log_dir,
         "log_format": args.log_format, "default_timeout": args.default_timeout, "kill_grace": args.kill_grace,
         "shutdown_grace": args.shutdown_grace, "lease": args.lease, "keys": _kv(args.key, "--key"),
+        "contain_escapes": True,  # the CLI owns its process: every child it did not start is a task's
     }
     s = settings_from(file_data, overrides)
     handler = logs.setup(s.log_format)

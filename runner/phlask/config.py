@@ -65,6 +65,7 @@ class Settings:
     kill_grace: float = float(DEFAULTS["kill_grace_seconds"])
     shutdown_grace: float = 30.0
     kill_with_runner: bool = True
+    contain_escapes: bool = False  # subreaper + sweep; `phlask run` turns it on (it owns its process)
     lease: float = float(DEFAULTS["lease_seconds"])
     keys: dict[str, str] = field(default_factory=dict)
     base_env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_ENV))

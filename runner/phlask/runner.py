@@ -16,6 +16,7 @@ import logging
 import os
 import queue as queue_mod
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -115,6 +116,16 @@ class Runner:
         # Python's subprocess cannot set it without a slow, thread-unsafe preexec_fn).
         setpriv = shutil.which("setpriv") if settings.kill_with_runner else None
         self._death_pact = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+        # Resource limits go through util-linux's prlimit in the same exec chain, for the
+        # same reason: no preexec_fn in a threaded runner.
+        prlimit = shutil.which("prlimit") if self.limits else None
+        if self.limits and prlimit:
+            opts = {resource.RLIMIT_CPU: "cpu", resource.RLIMIT_DATA: "data",
+                    resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc"}
+            self._death_pact += [prlimit] + [f"--{opts[res]}={soft}:{hard}"
+                                             for res, (soft, hard) in self.limits.rlimits()] + ["--"]
+            self.limits = None
+        self._next_sweep = 0.0
 
     # --- public ------------------------------------------------------------------------
 
@@ -124,6 +135,9 @@ class Runner:
         # One scratch directory per run (result files, inline code) and a fixed pool of
         # supervisor threads: nothing is created per task that need not be.
         self._scratch = tempfile.mkdtemp(prefix="phlask-runner-")
+        if self.s.contain_escapes and not supervise.become_subreaper():
+            log.warning("could not become a child subreaper; processes that escape their task's "
+                        "process group will not be cleaned up")
         self._workers = [threading.Thread(target=self._worker, name=f"phlask-worker-{i}", daemon=True)
                          for i in range(self.s.max_processes)]
         for t in self._workers:
@@ -202,6 +216,8 @@ class Runner:
                 log.warning("broker error (%s); retrying in %.1fs", exc, backoff)
                 self._sleep(backoff)
                 continue
+            if self.s.contain_escapes and now >= self._next_sweep:
+                self._sweep()
             if self.on_progress and now >= next_progress:
                 self.stats.running = len(self._running)
                 self.on_progress(self.stats)
@@ -252,6 +268,7 @@ class Runner:
             r.pid = pid
         try:
             outcome = supervise.run(r.spec, cancel=r.cancel, on_start=on_start)
+            r.pid = None  # reaped: the pid may belong to someone else from now on
         except Exception as exc:  # never lose a task to a supervisor bug
             log.exception("supervisor failed for task %s", r.claim.id)
             now = time.time()
@@ -357,6 +374,19 @@ class Runner:
                                f"({', '.join(map(str, self._roots))}); add a root with --root")
         raise TaskRejected(DeadReason.MISSING_FILE,
                            f"$.file: {file!r} does not exist under the task roots ({', '.join(map(str, self._roots))})")
+
+    def _sweep(self) -> None:
+        """Kill what tasks left behind outside their process groups (setsid escapees):
+        as a subreaper the runner inherits them when their parents exit."""
+        self._next_sweep = time.monotonic() + 1.0
+        live = [r.pid for r in list(self._running.values()) if r.pid]
+        try:
+            killed = supervise.kill_orphans(live, min_age=1.0)
+        except OSError as exc:
+            log.warning("orphan sweep failed: %s", exc)
+            return
+        if killed:
+            log.warning("killed %d process(es) that escaped their task's process group: %s", len(killed), killed)
 
     def _kill(self, r: _Running, hard: bool) -> None:
         r.cancel.set()
