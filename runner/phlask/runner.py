@@ -36,6 +36,7 @@ from .envelope import Envelope, decode
 from .errors import BrokerError, EnvelopeError, TaskRejected
 from .producer import format_ts, parse_ts
 from .signing import Keyring
+from .watchdog import Watchdog
 from .wire import ENVELOPE_MAX_BYTES, ENV_DENIED_NAMES, ENV_DENIED_PREFIXES, DeadReason, State
 
 log = logging.getLogger("phlask.runner")
@@ -110,21 +111,17 @@ class Runner:
         self._scratch = ""
         self._seq = 0
         self._resolved: dict[str, tuple[float, str]] = {}
-        # If the runner itself is killed (SIGKILL, OOM), its task processes must not run on
-        # unsupervised while another runner re-runs them: the kernel sends them SIGKILL when
-        # the supervising thread dies (PR_SET_PDEATHSIG, set by util-linux's setpriv, since
-        # Python's subprocess cannot set it without a slow, thread-unsafe preexec_fn).
-        setpriv = shutil.which("setpriv") if settings.kill_with_runner else None
-        self._death_pact = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-        # Resource limits go through util-linux's prlimit in the same exec chain, for the
-        # same reason: no preexec_fn in a threaded runner.
+        # Resource limits go through util-linux's prlimit, which sets them and execs the task:
+        # setrlimit in a preexec_fn would force fork() and is unsafe in a threaded runner.
+        self._prefix: list[str] = []
         prlimit = shutil.which("prlimit") if self.limits else None
         if self.limits and prlimit:
             opts = {resource.RLIMIT_CPU: "cpu", resource.RLIMIT_DATA: "data",
                     resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc"}
-            self._death_pact += [prlimit] + [f"--{opts[res]}={soft}:{hard}"
-                                             for res, (soft, hard) in self.limits.rlimits()] + ["--"]
+            self._prefix = [prlimit] + [f"--{opts[res]}={soft}:{hard}"
+                                        for res, (soft, hard) in self.limits.rlimits()] + ["--"]
             self.limits = None
+        self._watchdog: Watchdog | None = None
         self._next_sweep = 0.0
 
     # --- public ------------------------------------------------------------------------
@@ -135,6 +132,8 @@ class Runner:
         # One scratch directory per run (result files, inline code) and a fixed pool of
         # supervisor threads: nothing is created per task that need not be.
         self._scratch = tempfile.mkdtemp(prefix="phlask-runner-")
+        if self.s.kill_with_runner:
+            self._watchdog = Watchdog()
         if self.s.contain_escapes and not supervise.become_subreaper():
             log.warning("could not become a child subreaper; processes that escape their task's "
                         "process group will not be cleaned up")
@@ -150,6 +149,8 @@ class Runner:
             for t in self._workers:
                 t.join(timeout=5)
             shutil.rmtree(self._scratch, ignore_errors=True)
+            if self._watchdog:
+                self._watchdog.close()
             for signum, handler in restore.items():
                 signal.signal(signum, handler)
         return self.stats
@@ -264,11 +265,17 @@ class Runner:
             self._supervise(r)
 
     def _supervise(self, r: _Running) -> None:
+        watchdog = self._watchdog
+
         def on_start(pid: int) -> None:
             r.pid = pid
+            if watchdog:
+                watchdog.add(pid)
         try:
             outcome = supervise.run(r.spec, cancel=r.cancel, on_start=on_start)
-            r.pid = None  # reaped: the pid may belong to someone else from now on
+            pid, r.pid = r.pid, None  # reaped: the pid may belong to someone else from now on
+            if watchdog and pid:
+                watchdog.remove(pid)
         except Exception as exc:  # never lose a task to a supervisor bug
             log.exception("supervisor failed for task %s", r.claim.id)
             now = time.time()
@@ -327,7 +334,7 @@ class Runner:
                 os.makedirs(self.s.log_dir, exist_ok=True)
                 log_path = os.path.join(self.s.log_dir, f"{env.id}.{claim.attempt}.log")
             spec = supervise.ProcessSpec(
-                argv=self._death_pact + adapter.argv_for(script, list(env.args)),
+                argv=self._prefix + adapter.argv_for(script, list(env.args)),
                 env=child_env,
                 cwd=cwd,
                 stdin=bytes(env.input) if env.has_input else None,
