@@ -1,0 +1,83 @@
+// Shared test helpers: where the repository's contract files are, the services the
+// backend tests use, and the Python runner CLI the end-to-end tests start.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const PKG = resolve(HERE, '..');
+export const REPO = resolve(process.env.PHLASK_REPO_ROOT || join(PKG, '..', '..'));
+export const SPEC = join(REPO, 'spec');
+export const VECTORS = resolve(process.env.PHLASK_CONFORMANCE_DIR
+  ? join(process.env.PHLASK_CONFORMANCE_DIR, 'vectors') : join(REPO, 'conformance', 'vectors'));
+export const TASKS = join(HERE, 'tasks');
+export const PHLASK_BIN = process.env.PHLASK_BIN || join(REPO, '.venv', 'bin', 'phlask');
+export const CI = process.env.CI === 'true' || process.env.CI === '1';
+
+export const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672/%2F';
+export const MONGODB_URL = process.env.MONGODB_URL || 'mongodb://127.0.0.1:27017/phlask_test';
+
+export const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
+
+/** Every `*.json` file of a vectors folder, sorted, as [stem, parsed]. Globbed: new files run too. */
+export function vectorFiles(folder) {
+  const dir = join(VECTORS, folder);
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    .map((f) => [basename(f, '.json'), readJson(join(dir, f))]);
+}
+
+/** A short random suffix for names that must not collide with other test runs. */
+export const suffix = () => randomBytes(4).toString('hex');
+
+/** A temporary directory, removed by the returned cleanup. */
+export function tempDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'phlask-node-'));
+  t?.after?.(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Whether a service can be used. Without it a test is skipped on a laptop, but with
+ * CI=true a missing service is a failure, never a skip.
+ * @returns {Promise<string | null>} null when usable, else why not (and throws in CI)
+ */
+export async function serviceProblem(name, probe) {
+  try {
+    await probe();
+    return null;
+  } catch (err) {
+    const why = `${name} is not reachable (${err.message}); start it with scripts/services start all`;
+    if (CI) throw new Error(`CI=true: ${why}`);
+    return why;
+  }
+}
+
+export function phlaskProblem() {
+  if (existsSync(PHLASK_BIN)) return null;
+  const why = `the phlask runner CLI is missing at ${PHLASK_BIN}; run scripts/setup or set PHLASK_BIN`;
+  if (CI) throw new Error(`CI=true: ${why}`);
+  return why;
+}
+
+const run = promisify(execFile);
+
+/** Run the phlask CLI; resolves to {stdout, stderr}, rejects with the output on failure. */
+export async function phlask(args, { timeout = 120_000 } = {}) {
+  try {
+    return await run(PHLASK_BIN, args, { timeout, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, PHLASK_BROKER: '' } });
+  } catch (err) {
+    err.message = `phlask ${args.join(' ')} failed: ${err.message}\nstdout: ${err.stdout}\nstderr: ${err.stderr}`;
+    throw err;
+  }
+}
+
+/** `phlask inspect ID --json` for each id. */
+export async function inspect(ids, brokerArgs) {
+  const out = {};
+  for (const id of ids) out[id] = JSON.parse((await phlask(['inspect', id, ...brokerArgs, '--json'])).stdout);
+  return out;
+}
