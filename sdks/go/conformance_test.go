@@ -145,7 +145,7 @@ func secondsToDuration(s float64) time.Duration {
 // Test-only options for the two vectors that break the one-of-file-or-code rule, which
 // the public constructors make impossible to break.
 func withCode(code string) Option { return func(b *builder) { b.env.Code = &code } }
-func withoutFile() Option        { return func(b *builder) { b.env.File = nil } }
+func withoutFile() Option         { return func(b *builder) { b.env.File = nil } }
 
 // buildFromVector maps a build vector's input onto the Go builder API.
 func buildFromVector(t *testing.T, now time.Time, in buildInput) (*Task, error) {

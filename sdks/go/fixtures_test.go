@@ -166,7 +166,11 @@ func runRunner(t *testing.T, f *fixture) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("phlask run: %v\n%s", err, out.String())
 	}
-	t.Logf("phlask run:\n%s", out.String())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("phlask run:\n%s", out.String())
+		}
+	})
 }
 
 // inspection is what `phlask inspect --json` says about a task.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 )
 
 // Queue enqueues tasks onto one backend. Open returns one; it is safe for concurrent use.
@@ -26,8 +27,8 @@ type Queue interface {
 // already holds, or that a batch repeats. The concrete error is a *DuplicateIDError.
 var ErrDuplicateID = errors.New("duplicate task id")
 
-// ErrInvalidURL is matched by the error of Open for a URL it cannot use.
-var ErrInvalidURL = errors.New("invalid queue URL")
+// ErrConfig is matched by the error of Open for a URL or an option it cannot use.
+var ErrConfig = errors.New("invalid queue configuration")
 
 // ErrClosed is matched by the error of a push on a closed queue.
 var ErrClosed = errors.New("queue is closed")
@@ -50,7 +51,7 @@ func (e *DuplicateIDError) Unwrap() error { return e.Err }
 
 // BackendError is the error of every Open and push that failed at the backend. URL is the
 // queue URL with any password removed. Err is the cause: a *DuplicateIDError, an error
-// matching ErrInvalidURL or ErrClosed, or the driver's own error, so errors.Is and
+// matching ErrConfig or ErrClosed, or the driver's own error, so errors.Is and
 // errors.As see through it.
 type BackendError struct {
 	URL string
@@ -102,7 +103,7 @@ type backend interface {
 //	amqp://user:password@host:5672/%2F    (amqps:// for TLS)
 //
 // Errors are *BackendError values naming the URL (password removed) and wrapping the
-// cause: ErrInvalidURL for a URL it cannot use, or the driver's error.
+// cause: ErrConfig for a URL it cannot use, or the driver's error.
 func Open(ctx context.Context, rawURL string, opts ...OpenOption) (Queue, error) {
 	shown := redact(rawURL)
 	var cfg openConfig
@@ -112,10 +113,10 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (Queue, error)
 	fail := func(err error) (Queue, error) { return nil, &BackendError{URL: shown, Op: "open", Err: err} }
 	if cfg.signed {
 		if !ValidKeyID(cfg.keyID) {
-			return fail(fmt.Errorf("%w: signing key id %q must be 1-64 characters of A-Z a-z 0-9 . _ -", ErrInvalidURL, cfg.keyID))
+			return fail(fmt.Errorf("%w: signing key id %q must be 1-64 characters of A-Z a-z 0-9 . _ -", ErrConfig, cfg.keyID))
 		}
 		if cfg.secret == "" {
-			return fail(fmt.Errorf("%w: signing key %q has an empty secret", ErrInvalidURL, cfg.keyID))
+			return fail(fmt.Errorf("%w: signing key %q has an empty secret", ErrConfig, cfg.keyID))
 		}
 	}
 	scheme, _, _ := strings.Cut(rawURL, ":")
@@ -131,7 +132,7 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (Queue, error)
 	case "amqp", "amqps":
 		b, err = openRabbit(ctx, rawURL)
 	default:
-		err = fmt.Errorf("%w: scheme %q is not sqlite:, mongodb: or amqp:", ErrInvalidURL, scheme)
+		err = fmt.Errorf("%w: scheme %q is not sqlite:, mongodb: or amqp:", ErrConfig, scheme)
 	}
 	if err != nil {
 		return fail(err)
@@ -157,6 +158,7 @@ type queue struct {
 	url     string
 	backend backend
 	cfg     openConfig
+	closed  atomic.Bool
 }
 
 func (q *queue) Push(ctx context.Context, task *Task) (string, error) {
@@ -193,6 +195,9 @@ func (q *queue) push(ctx context.Context, tasks []*Task) ([]string, error) {
 		}
 		ids[i] = t.id
 	}
+	if q.closed.Load() {
+		return nil, &BackendError{URL: q.url, Op: "push", Err: ErrClosed}
+	}
 	if len(msgs) == 0 {
 		return ids, nil
 	}
@@ -203,6 +208,9 @@ func (q *queue) push(ctx context.Context, tasks []*Task) ([]string, error) {
 }
 
 func (q *queue) Close() error {
+	if q.closed.Swap(true) {
+		return nil
+	}
 	if err := q.backend.close(); err != nil {
 		return &BackendError{URL: q.url, Op: "close", Err: err}
 	}

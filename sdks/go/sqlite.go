@@ -64,13 +64,13 @@ func sqlitePath(rawURL string) (string, error) {
 	how := "write sqlite:///absolute/path/queue.db, or sqlite:relative/queue.db for a path relative to the working directory"
 	scheme, rest, ok := strings.Cut(rawURL, ":")
 	if !ok || !strings.EqualFold(scheme, "sqlite") {
-		return "", fmt.Errorf("%w: not a sqlite URL; %s", ErrInvalidURL, how)
+		return "", fmt.Errorf("%w: not a sqlite URL; %s", ErrConfig, how)
 	}
 	path := rest
 	if strings.HasPrefix(rest, "//") {
 		host, tail, found := strings.Cut(rest[2:], "/")
 		if host != "" {
-			return "", fmt.Errorf("%w: a sqlite file has no host (%q); %s", ErrInvalidURL, host, how)
+			return "", fmt.Errorf("%w: a sqlite file has no host (%q); %s", ErrConfig, host, how)
 		}
 		path = ""
 		if found {
@@ -78,17 +78,17 @@ func sqlitePath(rawURL string) (string, error) {
 		}
 	}
 	if strings.Trim(path, "/") == "" {
-		return "", fmt.Errorf("%w: the URL names no file; %s", ErrInvalidURL, how)
+		return "", fmt.Errorf("%w: the URL names no file; %s", ErrConfig, how)
 	}
 	if strings.ContainsAny(path, "?#") {
-		return "", fmt.Errorf("%w: the sqlite backend takes no ?options or #fragment; %s", ErrInvalidURL, how)
+		return "", fmt.Errorf("%w: the sqlite backend takes no ?options or #fragment; %s", ErrConfig, how)
 	}
 	bare := strings.TrimLeft(path, "/")
 	if bare == ":memory:" {
-		return "", fmt.Errorf("%w: no in-memory queue, runners and producers share a file; %s", ErrInvalidURL, how)
+		return "", fmt.Errorf("%w: no in-memory queue, runners and producers share a file; %s", ErrConfig, how)
 	}
 	if strings.HasPrefix(bare, "~") {
-		return "", fmt.Errorf("%w: '~' is not expanded; give the absolute path", ErrInvalidURL)
+		return "", fmt.Errorf("%w: '~' is not expanded; give the absolute path: %s", ErrConfig, how)
 	}
 	if strings.HasPrefix(path, "/") {
 		path = "/" + bare

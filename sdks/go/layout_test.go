@@ -1,0 +1,196 @@
+package phlask_test
+
+// What the SDK stores, read back with the drivers and checked against the layout of
+// spec/backends/*.md.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	phlask "github.com/phlask/phlask/sdks/go"
+)
+
+func TestSQLiteLayout(t *testing.T) {
+	f := sqliteFixture(t)
+	ctx := context.Background()
+	q, err := phlask.Open(ctx, f.url, phlask.WithSigningKey(testKeyID, testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	unsignedQ, err := phlask.Open(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsignedQ.Close()
+
+	// Given a signed, scheduled task and an unsigned one ready at once
+	notBefore := time.Date(2030, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	expires := notBefore.Add(time.Hour)
+	scheduled := mustTask(t, "shell", "report.sh", phlask.WithQueue(f.queue), phlask.WithPriority(7),
+		phlask.WithNotBefore(notBefore), phlask.WithExpiresAt(expires))
+	ready := mustTask(t, "shell", "report.sh", phlask.WithQueue(f.queue))
+	before := float64(time.Now().UnixMilli())/1000 - 1
+	if _, err := q.Push(ctx, scheduled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unsignedQ.Push(ctx, ready); err != nil {
+		t.Fatal(err)
+	}
+
+	// When the rows are read back
+	db, err := sql.Open("sqlite", strings.TrimPrefix(f.url, "sqlite://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	type row struct {
+		id, queue, state, bodyType string
+		priority, attempts         int
+		runAt                      float64
+		expiresAt                  sql.NullFloat64
+		body                       []byte
+		signature, keyID           sql.NullString
+	}
+	read := func(id string) row {
+		var r row
+		err := db.QueryRow(`SELECT id, queue, state, typeof(body), priority, attempts, run_at, expires_at,
+			body, signature, key_id FROM phlask_tasks WHERE id = ?`, id).Scan(&r.id, &r.queue, &r.state,
+			&r.bodyType, &r.priority, &r.attempts, &r.runAt, &r.expiresAt, &r.body, &r.signature, &r.keyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// Then they hold the envelope's exact bytes as a blob and the scheduling copies
+	s := read(scheduled.ID())
+	if s.queue != f.queue || s.state != "queued" || s.priority != 7 || s.attempts != 0 || s.bodyType != "blob" {
+		t.Errorf("row %+v", s)
+	}
+	if string(s.body) != string(scheduled.Envelope()) {
+		t.Errorf("body %s, want %s", s.body, scheduled.Envelope())
+	}
+	if math.Abs(s.runAt-1893553445.678) > 1e-6 || !s.expiresAt.Valid || math.Abs(s.expiresAt.Float64-1893557045.678) > 1e-6 {
+		t.Errorf("run_at %f expires_at %v", s.runAt, s.expiresAt)
+	}
+	if s.signature.String != phlask.Sign(scheduled.Envelope(), testSecret) || s.keyID.String != testKeyID {
+		t.Errorf("signature %v key_id %v", s.signature, s.keyID)
+	}
+	r := read(ready.ID())
+	after := float64(time.Now().UnixMilli())/1000 + 1
+	if r.signature.Valid || r.keyID.Valid || r.expiresAt.Valid || r.priority != 0 {
+		t.Errorf("unsigned row %+v", r)
+	}
+	if r.runAt < before || r.runAt > after {
+		t.Errorf("run_at %f is not the enqueue time (%f-%f)", r.runAt, before, after)
+	}
+	// and the file is in WAL mode with schema version 1
+	var mode string
+	var version int
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode %q %v", mode, err)
+	}
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 1 {
+		t.Errorf("user_version %d %v", version, err)
+	}
+}
+
+func TestSQLiteRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "dir", "queue.db") // parents are created
+	q, err := phlask.Open(context.Background(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 2"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = phlask.Open(context.Background(), "sqlite://"+path)
+	if err == nil || !strings.Contains(err.Error(), "schema version 2") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open = %v, want a schema version error naming the file", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, raw := range []string{"redis://127.0.0.1/0", "sqlite:///:memory:", "nonsense"} {
+		_, err := phlask.Open(ctx, raw)
+		var be *phlask.BackendError
+		if !errors.Is(err, phlask.ErrConfig) || !errors.As(err, &be) || be.URL != raw || be.Op != "open" {
+			t.Errorf("Open(%q) = %v, want ErrConfig in a BackendError naming the URL", raw, err)
+		}
+	}
+	_, err := phlask.Open(ctx, "sqlite://"+t.TempDir()+"/q.db", phlask.WithSigningKey("bad key", "s"))
+	if !errors.Is(err, phlask.ErrConfig) {
+		t.Errorf("bad key id: %v", err)
+	}
+	_, err = phlask.Open(ctx, "sqlite://"+t.TempDir()+"/q.db", phlask.WithSigningKey("k1", ""))
+	if !errors.Is(err, phlask.ErrConfig) {
+		t.Errorf("empty secret: %v", err)
+	}
+
+	// A server that is not there: the driver's error is wrapped, the password is not shown
+	for _, raw := range []string{"amqp://guest:s3cr3t@127.0.0.1:1/%2F", "mongodb://user:s3cr3t@127.0.0.1:1/db?serverSelectionTimeoutMS=500"} {
+		_, err := phlask.Open(ctx, raw)
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Errorf("Open(%q) = %v: the URL must be named without its password", raw, err)
+		}
+		var opErr *net.OpError
+		if strings.HasPrefix(raw, "amqp") && !errors.As(err, &opErr) {
+			t.Errorf("Open(%q) = %v (%T), want the dial error wrapped", raw, err, errors.Unwrap(err))
+		}
+	}
+}
+
+func TestPushAfterClose(t *testing.T) {
+	ctx := context.Background()
+	q, err := phlask.Open(ctx, "sqlite://"+t.TempDir()+"/q.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.Push(ctx, mustTask(t, "shell", "a.sh"))
+	if !errors.Is(err, phlask.ErrClosed) {
+		t.Fatalf("Push after Close = %v", err)
+	}
+}
+
+func TestPushRefusesInvalidTasks(t *testing.T) {
+	ctx := context.Background()
+	q, err := phlask.Open(ctx, "sqlite://"+t.TempDir()+"/q.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var zero phlask.Task
+	good := mustTask(t, "shell", "a.sh")
+	_, err = q.PushMany(ctx, []*phlask.Task{good, &zero})
+	var verr *phlask.ValidationError
+	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "task 2 of 2") {
+		t.Fatalf("PushMany = %v", err)
+	}
+	// nothing of the batch was stored
+	if _, err := q.Push(ctx, good); err != nil {
+		t.Fatalf("the valid task of the refused batch was stored: %v", err)
+	}
+}
