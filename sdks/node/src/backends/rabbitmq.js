@@ -111,17 +111,18 @@ class RabbitStore {
   }
 
   async enqueue(messages) {
+    const progress = { publishing: false };
     try {
-      await this.#publish(messages);
+      await this.#publish(messages, progress);
     } catch (err) {
       if (err instanceof BrokerError) throw err;
-      this.broken = true;
-      throw new BrokerError(`rabbitmq ${redact(this.url)}: ${err.message}; tasks of this batch may or may not be stored`,
-        { cause: err });
+      this.broken = true; // the channel is closed after any AMQP error; open a new one next time
+      const outcome = progress.publishing ? 'tasks of this batch may or may not be stored' : 'nothing was published';
+      throw new BrokerError(`rabbitmq ${redact(this.url)}: ${err.message}; ${outcome}`, { cause: err });
     }
   }
 
-  async #publish(messages) {
+  async #publish(messages, progress) {
     const now = Date.now();
     const plan = [];
     const delayDeclared = new Set(); // delay queues: before every batch that publishes to them
@@ -151,6 +152,7 @@ class RabbitStore {
     // One slot per message, filled by its own confirm callback: the ack, or the nack /
     // channel close that means it was not stored.
     const confirms = plan.map(() => undefined);
+    progress.publishing = true;
     for (const [i, { m, target, headers }] of plan.entries()) {
       this.returned.delete(m.id);
       const ok = this.ch.publish('', target, m.body, {
