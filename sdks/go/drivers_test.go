@@ -82,3 +82,26 @@ func rabbitDeleteQueues(t *testing.T, rawURL, queue string, delayTTLs ...int) {
 		ch.Close()
 	}
 }
+
+func rabbitChannel(t *testing.T, rawURL string) (*amqp.Connection, *amqp.Channel) {
+	t.Helper()
+	conn, err := amqp.Dial(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch
+}
+
+// rabbitGet takes the next message of a queue (acknowledged: the test owns the queue).
+func rabbitGet(t *testing.T, ch *amqp.Channel, queue string) amqp.Delivery {
+	t.Helper()
+	d, ok, err := ch.Get(queue, true)
+	if err != nil || !ok {
+		t.Fatalf("basic.get %s: ok %v, %v", queue, ok, err)
+	}
+	return d
+}

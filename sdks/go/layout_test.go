@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	phlask "github.com/phlask/phlask/sdks/go"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func TestSQLiteLayout(t *testing.T) {
@@ -192,5 +194,60 @@ func TestPushRefusesInvalidTasks(t *testing.T) {
 	// nothing of the batch was stored
 	if _, err := q.Push(ctx, good); err != nil {
 		t.Fatalf("the valid task of the refused batch was stored: %v", err)
+	}
+}
+
+func TestRabbitMQLayout(t *testing.T) {
+	f := rabbitFixture(t)
+	// the delay queue this test publishes to (an hour and a half minute ahead)
+	const ttl = 3_600_000
+	t.Cleanup(func() { rabbitDeleteQueues(t, f.url, f.queue, ttl) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := phlask.Open(ctx, f.url, phlask.WithSigningKey(testKeyID, testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+
+	// Given a signed task of priority 7 ready now, and one due in an hour and a half minute
+	ready := mustTask(t, "shell", "report.sh", phlask.WithQueue(f.queue), phlask.WithPriority(7))
+	due := time.Now().Add(time.Hour + 30*time.Second).Truncate(time.Millisecond)
+	later := mustTask(t, "shell", "report.sh", phlask.WithQueue(f.queue), phlask.WithNotBefore(due))
+	before := time.Now().Add(-2 * time.Second)
+	if _, err := q.PushMany(ctx, []*phlask.Task{ready, later}); err != nil {
+		t.Fatal(err)
+	}
+
+	conn, ch := rabbitChannel(t, f.url)
+	defer conn.Close()
+	// Then the ready one is in the work queue with the properties of section 5
+	work := "phlask." + f.queue
+	d := rabbitGet(t, ch, work)
+	if string(d.Body) != string(ready.Envelope()) || d.MessageId != ready.ID() || d.ContentType != "application/json" ||
+		d.DeliveryMode != 2 || d.Priority != 7 || d.Timestamp.Before(before.Truncate(time.Second)) || d.Timestamp.After(time.Now()) {
+		t.Errorf("work queue message: id %s type %s mode %d priority %d time %v body %s", d.MessageId, d.ContentType, d.DeliveryMode, d.Priority, d.Timestamp, d.Body)
+	}
+	if d.Headers["x-phlask-signature"] != phlask.Sign(ready.Envelope(), testSecret) || d.Headers["x-phlask-key-id"] != testKeyID {
+		t.Errorf("headers %v", d.Headers)
+	}
+	if _, ok := d.Headers["x-phlask-not-before"]; ok {
+		t.Errorf("a ready task carries x-phlask-not-before: %v", d.Headers)
+	}
+	// and the later one in the delay queue of its bucket, with its due time in ms
+	delay := fmt.Sprintf("%s:delay:%d", work, ttl)
+	d = rabbitGet(t, ch, delay)
+	if string(d.Body) != string(later.Envelope()) || d.Headers["x-phlask-not-before"] != due.UnixMilli() {
+		t.Errorf("delay queue message: %v %s", d.Headers, d.Body)
+	}
+	// and both queues have exactly the arguments of section 4 (RabbitMQ refuses a
+	// declaration whose arguments differ from the queue's with 406, closing the channel)
+	for name, args := range map[string]amqp.Table{
+		work:  {"x-queue-type": "classic", "x-max-priority": int64(10)},
+		delay: {"x-queue-type": "classic", "x-message-ttl": int64(ttl), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": work, "x-expires": int64(ttl + 600000)},
+	} {
+		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+			t.Fatalf("queue %s was declared with other arguments: %v", name, err)
+		}
 	}
 }
