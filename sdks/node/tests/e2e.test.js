@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import amqp from 'amqplib';
+import mongodb from 'mongodb';
 import { connect, task } from '../src/index.js';
 import {
-  AMQP_URL, inspect, phlask, phlaskProblem, serviceProblem, suffix, TASKS, tempDir,
+  AMQP_URL, inspect, MONGODB_URL, mongoUrlWithFreshDatabase, phlask, phlaskProblem, serviceProblem, suffix, TASKS, tempDir,
 } from './helpers.js';
 
 // Arguments a shell would mangle, and non-ASCII text: they must arrive verbatim.
@@ -21,8 +22,9 @@ const SCRIPTS = { node: 'report.js', ruby: 'report.rb', python: 'report.py' };
  * with the wrong secret are pushed and a runner drains the queue, then each task ran
  * with its args, env and input, and the forged one is dead with bad_signature.
  */
-async function endToEnd(t, url, { runnerArgs = [], inspectArgs = [] } = {}) {
+async function endToEnd(t, url, { runnerArgs = [], inspectArgs = [], onQueue = () => {} } = {}) {
   const queueName = `sdk-node-${suffix()}`;
+  onQueue(queueName);
   const keyId = 'k.node-e2e';
   const secret = `secret ${suffix()} ü`;
   const queue = connect(url, { signingKey: [keyId, secret] });
@@ -66,13 +68,33 @@ describe('end to end with the Python runner', async () => {
     await endToEnd(t, url);
   });
 
+  const noMongo = await serviceProblem('MongoDB', async () => {
+    const c = new mongodb.MongoClient(MONGODB_URL, { serverSelectionTimeoutMS: 3000 });
+    await c.db().command({ ping: 1 }).finally(() => c.close());
+  });
+  test('mongodb: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: noRunner ?? noMongo ?? false }, async (t) => {
+    const { url, database } = mongoUrlWithFreshDatabase();
+    t.after(async () => {
+      const c = await mongodb.MongoClient.connect(MONGODB_URL);
+      await c.db(database).dropDatabase();
+      await c.close();
+    });
+    await endToEnd(t, url);
+  });
+
   const noRabbit = await serviceProblem('RabbitMQ', async () => (await amqp.connect(AMQP_URL, { timeout: 3000 })).close());
   test('rabbitmq: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: noRunner ?? noRabbit ?? false }, async (t) => {
     const results = `sqlite://${join(tempDir(t), 'results.db')}`;
-    const name = await endToEnd(t, AMQP_URL, { runnerArgs: ['--results', results], inspectArgs: ['--results', results] });
-    const conn = await amqp.connect(AMQP_URL);
-    const ch = await conn.createChannel();
-    for (const q of [`phlask.${name}`, `phlask.${name}:dead`]) await ch.deleteQueue(q);
-    await conn.close();
+    const names = [];
+    t.after(async () => {
+      const conn = await amqp.connect(AMQP_URL);
+      const ch = await conn.createChannel();
+      for (const q of names) await ch.deleteQueue(q);
+      await conn.close();
+    });
+    const name = await endToEnd(t, AMQP_URL, {
+      runnerArgs: ['--results', results], inspectArgs: ['--results', results], onQueue: (q) => names.push(`phlask.${q}`, `phlask.${q}:dead`),
+    });
+    assert.ok(names.includes(`phlask.${name}`));
   });
 });

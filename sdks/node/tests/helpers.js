@@ -81,3 +81,11 @@ export async function inspect(ids, brokerArgs) {
   for (const id of ids) out[id] = JSON.parse((await phlask(['inspect', id, ...brokerArgs, '--json'])).stdout);
   return out;
 }
+
+/** MONGODB_URL with its database replaced by a fresh one, `phlask_sdk_node_<random>`. */
+export function mongoUrlWithFreshDatabase() {
+  const database = `phlask_sdk_node_${suffix()}`;
+  const m = /^(mongodb(?:\+srv)?:\/\/[^/?#]*)(?:\/[^?#]*)?(\?[^#]*)?$/.exec(MONGODB_URL);
+  if (!m) throw new Error(`MONGODB_URL ${MONGODB_URL} is not a mongodb:// URL`);
+  return { url: `${m[1]}/${database}${m[2] ?? ''}`, database };
+}
