@@ -10,6 +10,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -104,4 +105,28 @@ func rabbitGet(t *testing.T, ch *amqp.Channel, queue string) amqp.Delivery {
 		t.Fatalf("basic.get %s: ok %v, %v", queue, ok, err)
 	}
 	return d
+}
+
+// mongoFind returns the task documents matching filter, as stored.
+func mongoFind(t *testing.T, rawURL string, filter bson.D) []bson.Raw {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, db, err := mongoConnect(ctx, rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	cur, err := client.Database(db).Collection("phlask_tasks").Find(ctx, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.Raw
+	for cur.Next(ctx) {
+		docs = append(docs, append(bson.Raw(nil), cur.Current...))
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return docs
 }

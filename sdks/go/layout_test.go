@@ -17,6 +17,7 @@ import (
 
 	phlask "github.com/phlask/phlask/sdks/go"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func TestSQLiteLayout(t *testing.T) {
@@ -249,5 +250,62 @@ func TestRabbitMQLayout(t *testing.T) {
 		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
 			t.Fatalf("queue %s was declared with other arguments: %v", name, err)
 		}
+	}
+}
+
+func TestMongoLayout(t *testing.T) {
+	f := mongoFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := phlask.Open(ctx, f.url, phlask.WithSigningKey(testKeyID, testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+
+	// Given a signed, scheduled task of priority 7
+	notBefore := time.Date(2030, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	task := mustTask(t, "shell", "report.sh", phlask.WithQueue(f.queue), phlask.WithPriority(7),
+		phlask.WithNotBefore(notBefore), phlask.WithExpiresAt(notBefore.Add(time.Hour)))
+	before := time.Now().Add(-time.Second)
+	if _, err := q.Push(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	// When the same bytes are pushed again (a retry whose first reply was lost)
+	if _, err := q.Push(ctx, task); err != nil {
+		t.Fatalf("pushing the same bytes again: %v", err)
+	}
+
+	// Then there is one document, with the fields and BSON types of section 4
+	docs := mongoFind(t, f.url, bson.D{{Key: "queue", Value: f.queue}})
+	if len(docs) != 1 {
+		t.Fatalf("%d documents, want 1", len(docs))
+	}
+	doc := docs[0]
+	str := func(key string) string { return doc.Lookup(key).StringValue() }
+	if str("_id") != task.ID() || str("queue") != f.queue || str("state") != "queued" {
+		t.Errorf("document %v", doc)
+	}
+	for key, want := range map[string]int64{"priority": 7, "gen": 0, "attempts": 0} {
+		if v, ok := doc.Lookup(key).AsInt64OK(); !ok || v != want {
+			t.Errorf("%s = %v, want the integer %d", key, doc.Lookup(key), want)
+		}
+	}
+	if sub, data := doc.Lookup("body").Binary(); sub != 0 || string(data) != string(task.Envelope()) {
+		t.Errorf("body is not the envelope's bytes as binary subtype 0: %v", doc.Lookup("body"))
+	}
+	if doc.Lookup("run_at").Time().UnixMilli() != notBefore.UnixMilli() ||
+		doc.Lookup("expires_at").Time().UnixMilli() != notBefore.Add(time.Hour).UnixMilli() {
+		t.Errorf("run_at %v expires_at %v", doc.Lookup("run_at"), doc.Lookup("expires_at"))
+	}
+	enq, upd := doc.Lookup("enqueued_at").Time(), doc.Lookup("updated_at").Time()
+	if !enq.Equal(upd) || enq.Before(before) || enq.After(time.Now()) {
+		t.Errorf("enqueued_at %v updated_at %v", enq, upd)
+	}
+	if _, ok := doc.Lookup("seq").ObjectIDOK(); !ok {
+		t.Errorf("seq %v is not an ObjectId", doc.Lookup("seq"))
+	}
+	if str("signature") != phlask.Sign(task.Envelope(), testSecret) || str("key_id") != testKeyID {
+		t.Errorf("signature %v key_id %v", doc.Lookup("signature"), doc.Lookup("key_id"))
 	}
 }

@@ -15,9 +15,10 @@ type Queue interface {
 	// the backend document in spec/backends/ prescribes. It returns the task id.
 	Push(ctx context.Context, task *Task) (string, error)
 	// PushMany validates every task before storing any, then stores them in one batch:
-	// all or none on SQLite and MongoDB, each confirmed on RabbitMQ (see the README).
-	// A batch that repeats an id is refused with ErrDuplicateID. It returns the ids in
-	// order.
+	// all or none on SQLite (one transaction); in order up to the first error on MongoDB
+	// (an ordered insertMany); each publish confirmed on RabbitMQ, with no rollback.
+	// A batch that repeats an id is refused with ErrDuplicateID before anything is
+	// stored. It returns the ids in order.
 	PushMany(ctx context.Context, tasks []*Task) ([]string, error)
 	// Close releases the connection. Pushing afterwards fails.
 	Close() error

@@ -66,3 +66,19 @@ func TestSQLiteURLs(t *testing.T) {
 		}
 	}
 }
+
+// specBlockAfter returns the fenced block that follows an HTML comment such as
+// <!-- phlask:producer-document --> in a backend document.
+func specBlockAfter(t *testing.T, doc, comment string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "spec", "backends", doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)" + regexp.QuoteMeta(comment) + "\\s*```[a-z]*\n(.*?)```")
+	m := re.FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("spec/backends/%s has no block after %q", doc, comment)
+	}
+	return string(m[1])
+}
