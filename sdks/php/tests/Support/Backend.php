@@ -102,6 +102,50 @@ final class Backend
         return $this->amqp->channel();
     }
 
+    /**
+     * Every task of this test's queue as the backend holds it, in enqueue order. Reading
+     * RabbitMQ takes the messages off their queues (work queue and $amqpQueues).
+     *
+     * @param list<string> $amqpQueues further RabbitMQ queues to read (delay queues)
+     * @return list<array{id: string, body: string, signature: ?string, key_id: ?string, where: string}>
+     */
+    public function stored(array $amqpQueues = []): array
+    {
+        $out = [];
+        if ($this->name === 'sqlite') {
+            $db = new \PDO('sqlite:' . $this->dir . '/queue.db');
+            $rows = $db->prepare('SELECT id, body, signature, key_id, queue FROM phlask_tasks WHERE queue = ? ORDER BY seq');
+            $rows->execute([$this->queue]);
+            foreach ($rows->fetchAll(\PDO::FETCH_ASSOC) as $r) {
+                $out[] = ['id' => $r['id'], 'body' => $r['body'], 'signature' => $r['signature'], 'key_id' => $r['key_id'], 'where' => $r['queue']];
+            }
+        } elseif ($this->name === 'mongodb') {
+            $query = new \MongoDB\Driver\Query(['queue' => $this->queue], ['sort' => ['seq' => 1]]);
+            foreach ($this->mongo()->executeQuery($this->mongoDatabase() . '.phlask_tasks', $query) as $d) {
+                $out[] = ['id' => $d->_id, 'body' => $d->body->getData(), 'signature' => $d->signature, 'key_id' => $d->key_id, 'where' => $d->queue];
+            }
+        } else {
+            $channel = $this->amqp();
+            foreach (array_merge(['phlask.' . $this->queue], $amqpQueues) as $name) {
+                $this->forget($name);
+                try {
+                    while (($m = $channel->basic_get($name, true)) !== null) {
+                        $headers = $m->has('application_headers') ? $m->get('application_headers')->getNativeData() : [];
+                        $out[] = ['id' => $m->get('message_id'), 'body' => $m->getBody(), 'signature' => $headers['x-phlask-signature'] ?? null,
+                            'key_id' => $headers['x-phlask-key-id'] ?? null, 'where' => $name];
+                    }
+                } catch (\PhpAmqpLib\Exception\AMQPProtocolChannelException $e) {
+                    if ($e->getCode() !== 404) {
+                        throw $e;
+                    }
+                    $channel = $this->amqp(); // no such queue: nothing was published there
+                }
+            }
+            $channel->close();
+        }
+        return $out;
+    }
+
     /** Delete this RabbitMQ queue when the test ends. */
     public function forget(string $amqpQueue): void
     {
