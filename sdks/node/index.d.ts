@@ -160,7 +160,11 @@ export class Queue {
   open(): Promise<this>;
   /** Enqueue one task; resolves to its id. */
   push(item: Pushable): Promise<string>;
-  /** Enqueue several tasks, all validated before any is sent; resolves to their ids. */
+  /**
+   * Enqueue several tasks, all validated (and checked for repeated ids) before any is sent;
+   * resolves to their ids. SQLite: all or none. MongoDB: in order, stopping at the first
+   * failure (earlier tasks stay stored). RabbitMQ: confirmed as a whole, no rollback.
+   */
   pushMany(items: Iterable<Pushable>): Promise<string[]>;
   /** Close the connection or file. */
   close(): Promise<void>;

@@ -139,8 +139,9 @@ export class Queue {
 
   /**
    * Enqueue several tasks: every one is validated (and ids checked for repeats) before
-   * any is sent. SQLite and MongoDB store all or none; RabbitMQ has no transactions (see
-   * spec/backends/rabbitmq.md).
+   * any is sent. SQLite stores all or none; MongoDB inserts in order and stops at the
+   * first failure (the tasks before it stay stored); RabbitMQ confirms the batch as a
+   * whole but has no rollback. See each backend's document in spec/backends/.
    * @param {Iterable<object | string | Uint8Array>} items
    * @returns {Promise<string[]>} the task ids, in order
    */
