@@ -30,8 +30,11 @@ abstract class Queue
      *
      * @param array<string, mixed> $options the backend's options (see each class), e.g.
      *                                      `['signing_key' => ['k1', 'secret']]`
+     * SQLite opens its file here; MongoDB and RabbitMQ connect on the first push, so a
+     * request that enqueues nothing costs no connection.
+     *
      * @throws ConfigError for an unknown scheme or bad option
-     * @throws Exception\Unreachable when the backend cannot be reached, naming the URL
+     * @throws Exception\Unreachable when the SQLite file cannot be opened, naming the URL
      */
     public static function connect(string $url, array $options = []): self
     {

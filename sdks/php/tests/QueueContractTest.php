@@ -132,6 +132,13 @@ final class QueueContractTest extends TestCase
         }
     }
 
+    public function testAnUnknownSchemeIsAConfigError(): void
+    {
+        $this->expectException(\Phlask\Exception\ConfigError::class);
+        $this->expectExceptionMessage('queue URL redis://:***@cache:6379/0: unknown scheme "redis"');
+        Queue::connect('redis://:hunter2@cache:6379/0');
+    }
+
     /** @param array<string, mixed> $options */
     private function task(Backend $backend, array $options = []): Task
     {
