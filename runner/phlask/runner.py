@@ -212,9 +212,12 @@ class Runner:
                         self._start(c)
                     claimed = len(claims)
                 backoff = 0.0
-            except BrokerError as exc:
+            except Exception as exc:  # the runner outlives any broker trouble
                 backoff = min(30.0, max(0.5, backoff * 2))
-                log.warning("broker error (%s); retrying in %.1fs", exc, backoff)
+                if isinstance(exc, BrokerError):
+                    log.warning("broker error (%s); retrying in %.1fs", exc, backoff)
+                else:
+                    log.exception("unexpected error talking to the broker; retrying in %.1fs", backoff)
                 self._sleep(backoff)
                 continue
             if self.s.contain_escapes and now >= self._next_sweep:
@@ -499,7 +502,7 @@ class Runner:
             self.stats.lost += 1
             log.warning("task %s: lease lost before it could be settled; it will run again elsewhere", claim.id)
             return
-        except BrokerError as exc:
+        except Exception as exc:  # keep the outcome and settle it when the broker is back
             log.warning("task %s: could not settle (%s); will retry", claim.id, exc)
             self._unsettled.append((claim, how, result, reason, delay))
             return
