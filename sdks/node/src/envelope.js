@@ -218,7 +218,7 @@ export function task(options, { now } = {}) {
   env.producer = { sdk: SDK.name, version: SDK.version, host: hostname() };
 
   const body = tryEncode(env, problems);
-  if (problems.length) throw new ValidationError(problems, problems.reason);
+  if (problems.length) throw refuse(problems);
   deepFreeze(env);
   encoded.set(env, body);
   return env;
@@ -239,10 +239,13 @@ function loneSurrogates(value, path, out) {
   }
 }
 
-/**
- * Check parsed envelope JSON and its encoded size. Pushes problems; sets problems.reason
- * to `too_large` when the size is the problem.
- */
+/** A ValidationError for `problems`. Its reason is `too_large` when the size is over the
+ * limit, as a runner would settle it (it checks the size before anything else). */
+function refuse(problems) {
+  return new ValidationError(problems, problems.some((p) => p.tooLarge) ? 'too_large' : 'invalid');
+}
+
+/** Check parsed envelope JSON and its encoded size, pushing every problem found. */
 function checkEncoded(parsed, bytes, problems) {
   problems.push(...schemaErrors(parsed));
   loneSurrogates(parsed, '$', problems);
@@ -251,8 +254,8 @@ function checkEncoded(parsed, bytes, problems) {
       path: '$',
       message: `envelope is ${bytes} bytes; the limit is ${LIMITS.envelope_bytes} bytes (1 MiB). `
         + 'Put large data somewhere the task can fetch it and pass a reference',
+      tooLarge: true,
     });
-    if (problems.length === 1) problems.reason = 'too_large';
   }
 }
 
@@ -284,7 +287,7 @@ export function encode(envelope) {
   if (cached) return cached;
   const problems = [];
   const body = tryEncode(envelope, problems);
-  if (problems.length) throw new ValidationError(problems, problems.reason);
+  if (problems.length) throw refuse(problems);
   return body;
 }
 
@@ -304,6 +307,6 @@ export function decode(text) {
   }
   const problems = [];
   checkEncoded(parsed, body.length, problems);
-  if (problems.length) throw new ValidationError(problems, problems.reason);
+  if (problems.length) throw refuse(problems);
   return { body, envelope: parsed };
 }
