@@ -207,3 +207,59 @@ func checkDuplicate(t *testing.T, err error, id, rawURL string) {
 		t.Fatalf("err = %v, want a *BackendError naming %s", err, redacted(rawURL))
 	}
 }
+
+func TestConcurrentPushes(t *testing.T) {
+	for _, b := range backends() {
+		b := b
+		t.Run(b.name, func(t *testing.T) {
+			f := b.make(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			q, err := phlask.Open(ctx, f.url, phlask.WithSigningKey(testKeyID, testSecret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			// Given one queue shared by several goroutines, when each pushes tasks alone
+			// and in batches, then every push succeeds and every task runs once
+			const workers, each = 8, 3
+			errs := make(chan error, workers)
+			build := func() (*phlask.Task, error) {
+				return phlask.NewTask("shell", "report.sh", phlask.WithQueue(f.queue), phlask.WithInput(input),
+					phlask.WithArgs(trickyArgs...), phlask.WithEnv(map[string]string{"GREETING": greeting}))
+			}
+			for w := 0; w < workers; w++ {
+				go func() {
+					one, err := build()
+					if err == nil {
+						_, err = q.Push(ctx, one)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					var batch []*phlask.Task
+					for i := 1; i < each; i++ {
+						task, err := build()
+						if err != nil {
+							errs <- err
+							return
+						}
+						batch = append(batch, task)
+					}
+					_, err = q.PushMany(ctx, batch)
+					errs <- err
+				}()
+			}
+			for w := 0; w < workers; w++ {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			runRunner(t, f)
+			if n := countSucceeded(t, f); n != workers*each {
+				t.Fatalf("%d tasks succeeded, want %d", n, workers*each)
+			}
+		})
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,22 @@ type fixture struct {
 	unique bool
 	// atomic reports whether a failed batch stores nothing.
 	atomic bool
+	// runnerOutput is what the last `phlask run` printed.
+	runnerOutput string
+}
+
+// countSucceeded reads the last runner's summary line ("3 succeeded, 1 dead, ...").
+func countSucceeded(t *testing.T, f *fixture) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^(\d+) succeeded, (\d+) dead`).FindStringSubmatch(f.runnerOutput)
+	if m == nil {
+		t.Fatalf("no summary in the runner's output:\n%s", f.runnerOutput)
+	}
+	if m[2] != "0" {
+		t.Errorf("%s tasks dead:\n%s", m[2], f.runnerOutput)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 type fixtureFactory struct {
@@ -167,6 +185,7 @@ func runRunner(t *testing.T, f *fixture) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("phlask run: %v\n%s", err, out.String())
 	}
+	f.runnerOutput = out.String()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("phlask run:\n%s", out.String())

@@ -183,7 +183,7 @@ func (q *queue) push(ctx context.Context, tasks []*Task) ([]string, error) {
 			if len(tasks) == 1 {
 				return nil, err
 			}
-			return nil, fmt.Errorf("phlask: task %d of %d: %w", i+1, len(tasks), err)
+			return nil, fmt.Errorf("task %d of %d: %w", i+1, len(tasks), err)
 		}
 		if seen[t.id] {
 			return nil, &BackendError{URL: q.url, Op: "push", Err: &DuplicateIDError{ID: t.id}}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -338,13 +339,14 @@ func (b *builder) checkUTF8() {
 	}
 }
 
-var hostname = func() string {
+// hostname is producer.host, read once; empty (and left out) when unknown.
+var hostname = sync.OnceValue(func() string {
 	h, err := os.Hostname()
 	if err != nil {
 		return ""
 	}
 	return h
-}
+})
 
 func marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
