@@ -309,3 +309,39 @@ func TestMongoLayout(t *testing.T) {
 		t.Errorf("signature %v key_id %v", doc.Lookup("signature"), doc.Lookup("key_id"))
 	}
 }
+
+func TestRabbitMQRecoversFromRefusedDeclare(t *testing.T) {
+	f := rabbitFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Given a work queue someone declared with other arguments
+	conn, ch := rabbitChannel(t, f.url)
+	defer conn.Close()
+	work := "phlask." + f.queue
+	if _, err := ch.QueueDeclare(work, true, false, false, false, amqp.Table{"x-queue-type": "classic"}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := phlask.Open(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+
+	// When a task is pushed, then the server's refusal comes back as the driver's error
+	_, err = q.Push(ctx, mustTask(t, "shell", "a.sh", phlask.WithQueue(f.queue)))
+	var amqpErr *amqp.Error
+	if !errors.As(err, &amqpErr) || amqpErr.Code != amqp.PreconditionFailed || !strings.Contains(err.Error(), work) {
+		t.Fatalf("Push = %v, want a 406 naming %s", err, work)
+	}
+	// and once the queue is fixed, the same Queue works again on a new channel
+	if _, err := ch.QueueDelete(work, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Push(ctx, mustTask(t, "shell", "a.sh", phlask.WithQueue(f.queue))); err != nil {
+		t.Fatalf("Push after the queue was fixed: %v", err)
+	}
+	d := rabbitGet(t, ch, work)
+	if d.ContentType != "application/json" {
+		t.Errorf("message %+v", d.ContentType)
+	}
+}
