@@ -149,6 +149,20 @@ final class RabbitQueueTest extends TestCase
         $this->assertSame($id, $this->take($prefix . 'default')->get('message_id'));
     }
 
+    public function testALostConnectionIsReopenedOnTheNextPush(): void
+    {
+        // Given a queue whose connection has gone away since its last push
+        $backend = $this->backend = new Backend('rabbitmq');
+        $queue = $backend->open();
+        $first = $queue->push(['queue' => $backend->queue, 'lang' => 'shell', 'file' => 'x.sh']);
+        $connection = (new \ReflectionProperty(RabbitQueue::class, 'connection'))->getValue($queue);
+        $connection->close();
+
+        // When it pushes again, Then it reconnects and both tasks are stored
+        $second = $queue->push(['queue' => $backend->queue, 'lang' => 'shell', 'file' => 'x.sh']);
+        $this->assertSame([$first, $second], array_column($backend->stored(), 'id'));
+    }
+
     private function take(string $queue): AMQPMessage
     {
         $channel = $this->backend->amqp();
