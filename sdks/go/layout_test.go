@@ -147,7 +147,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 
 	// A server that is not there: the driver's error is wrapped, the password is not shown
-	for _, raw := range []string{"amqp://guest:s3cr3t@127.0.0.1:1/%2F", "mongodb://user:s3cr3t@127.0.0.1:1/db?serverSelectionTimeoutMS=500"} {
+	for _, raw := range []string{"amqp://guest:s3cr3t@127.0.0.1:1/%2F?connect_timeout=1", "mongodb://user:s3cr3t@127.0.0.1:1/db?serverSelectionTimeoutMS=500"} {
 		_, err := phlask.Open(ctx, raw)
 		if err == nil {
 			t.Errorf("Open(%q) succeeded", raw)
@@ -343,5 +343,40 @@ func TestRabbitMQRecoversFromRefusedDeclare(t *testing.T) {
 	d := rabbitGet(t, ch, work)
 	if d.ContentType != "application/json" {
 		t.Errorf("message %+v", d.ContentType)
+	}
+}
+
+func TestRabbitMQDeletedQueue(t *testing.T) {
+	f := rabbitFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := phlask.Open(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.Push(ctx, mustTask(t, "shell", "a.sh", phlask.WithQueue(f.queue))); err != nil {
+		t.Fatal(err)
+	}
+	// Given the work queue deleted after this connection declared it
+	conn, ch := rabbitChannel(t, f.url)
+	defer conn.Close()
+	work := "phlask." + f.queue
+	if _, err := ch.QueueDelete(work, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	// When a task is pushed, then the server's basic.return is reported (mandatory flag)
+	lost := mustTask(t, "shell", "a.sh", phlask.WithQueue(f.queue))
+	_, err = q.Push(ctx, lost)
+	if err == nil || !strings.Contains(err.Error(), "could not be routed") || !strings.Contains(err.Error(), lost.ID()) {
+		t.Fatalf("Push to a deleted queue = %v, want an unroutable error", err)
+	}
+	// and the next push declares the queue again
+	again := mustTask(t, "shell", "a.sh", phlask.WithQueue(f.queue))
+	if _, err := q.Push(ctx, again); err != nil {
+		t.Fatalf("Push after the queue was deleted: %v", err)
+	}
+	if d := rabbitGet(t, ch, work); d.MessageId != again.ID() {
+		t.Fatalf("got %s, want %s", d.MessageId, again.ID())
 	}
 }

@@ -113,25 +113,41 @@ func openRabbit(ctx context.Context, rawURL string) (backend, error) {
 	return b, nil
 }
 
-// connect opens the connection and a channel in confirm mode (section 6 step 1).
+// connect opens the connection and a channel in confirm mode (section 6 step 1). It
+// keeps trying to reach the server for connect_timeout (section 2), with backoff; a
+// server that answers and refuses (bad credentials, no such vhost) fails at once.
 func (b *rabbitBackend) connect(ctx context.Context) error {
-	dialer := &net.Dialer{Timeout: b.timeout}
-	conn, err := amqp.DialConfig(b.url, amqp.Config{
+	deadline := time.Now().Add(b.timeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	dialer := &net.Dialer{}
+	config := amqp.Config{
 		Dial: func(network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
+			c, err := dialer.DialContext(dctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
 			// Bounds the AMQP handshake; the client clears it once connected.
-			return c, c.SetDeadline(time.Now().Add(b.timeout))
+			return c, c.SetDeadline(deadline)
 		},
 		Properties: amqp.Table{"product": SDKName, "version": Version},
-	})
-	if err != nil {
-		return err
 	}
-	b.conn, b.declared = conn, map[string]bool{}
-	return b.openChannel()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		conn, err := amqp.DialConfig(b.url, config)
+		if err == nil {
+			b.conn, b.declared = conn, map[string]bool{}
+			return b.openChannel()
+		}
+		var netErr net.Error
+		if !errors.As(err, &netErr) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-dctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (b *rabbitBackend) openChannel() error {
@@ -176,11 +192,15 @@ func (b *rabbitBackend) enqueue(ctx context.Context, msgs []message) error {
 		return err
 	}
 	err := b.publish(ctx, msgs)
-	if err != nil && b.ch != nil {
+	if err != nil {
 		// A declare refused with 406 has closed the channel already; any other failure
-		// leaves confirms unaccounted for. Start the next batch on a fresh channel.
-		b.ch.Close()
-		b.ch = nil
+		// leaves confirms unaccounted for, or a queue was deleted under a cached
+		// declaration. Start the next batch on a fresh channel, declaring again.
+		if b.ch != nil {
+			b.ch.Close()
+			b.ch = nil
+		}
+		b.declared = map[string]bool{}
 	}
 	return err
 }
