@@ -61,6 +61,8 @@ def _unavailable(module: ModuleType) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_unique_ids: the test expects DuplicateTask on a reused id; "
+                            "skipped, explicitly, for backends with supports_unique_ids = False")
     config.addinivalue_line("markers", "needs_inspect: the test reads tasks with Broker.inspect; "
                                        "backends without inspect must refuse it with Unsupported")
 
@@ -93,6 +95,11 @@ def broker(backend: ModuleType, tmp_path: Path, queue_prefix: str, request: pyte
             assert str(refused.value).strip(), "Unsupported must say why inspect is unavailable"
             pytest.skip(f"{backend.NAME}: supports_inspect is False (checked: inspect raises "
                         f"Unsupported: {refused.value})")
+        if request.node.get_closest_marker("needs_unique_ids") and b.supports_unique_ids:
+            pass
+        elif request.node.get_closest_marker("needs_unique_ids"):
+            pytest.skip(f"{backend.NAME}: supports_unique_ids is False (the server keeps no index of "
+                        "task ids; documented in its spec/backends document)")
         yield b
 
 

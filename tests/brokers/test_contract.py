@@ -67,6 +67,7 @@ def test_push_many_of_nothing_is_nothing(broker):
     assert nonzero(broker.counts()) == {}
 
 
+@pytest.mark.needs_unique_ids
 def test_duplicate_id_raises_duplicate_task_and_keeps_the_first(broker):
     # Given a queued task
     broker.push(task(id="dup", args=["first"]))
@@ -80,6 +81,7 @@ def test_duplicate_id_raises_duplicate_task_and_keeps_the_first(broker):
     assert b'"first"' in c.body
 
 
+@pytest.mark.needs_unique_ids
 def test_duplicate_id_within_push_many_raises_duplicate_task(broker):
     broker.push(task(id="taken"))
     with pytest.raises(DuplicateTask) as err:
@@ -90,6 +92,7 @@ def test_duplicate_id_within_push_many_raises_duplicate_task(broker):
     assert "fresh-2" not in [c.id for c in claim_all(broker)]
 
 
+@pytest.mark.needs_unique_ids
 def test_duplicate_id_is_refused_in_any_state(broker):
     broker.push(task(id="done"))
     (c,) = claim_all(broker)

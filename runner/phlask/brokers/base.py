@@ -124,6 +124,8 @@ class Broker(abc.ABC):
     schemes: tuple[str, ...] = ()
     #: False where the backend cannot look a task up by id (AMQP without a result store)
     supports_inspect: bool = True
+    #: False where the server keeps no index of ids, so a reused id is not refused (AMQP)
+    supports_unique_ids: bool = True
 
     def __init__(self, url: str, *, signing_key: tuple[str, str | bytes] | None = None):
         self.url = url

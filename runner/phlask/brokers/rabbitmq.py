@@ -149,6 +149,7 @@ class RabbitBroker(Broker):
 
     schemes = ("amqp", "amqps")
     supports_inspect = False
+    supports_unique_ids = False
 
     def __init__(self, url: str, *, signing_key: tuple[str, str | bytes] | None = None,
                  prefix: str | None = None, connect_timeout: float | None = None,
