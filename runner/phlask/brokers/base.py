@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..envelope import decode
-from ..errors import BrokerError
+from ..errors import BrokerError, DuplicateTask
 from ..producer import Task, parse_ts
 from ..signing import sign
 
@@ -154,8 +154,15 @@ class Broker(abc.ABC):
     def push_many(self, tasks: Iterable[Task | bytes | str]) -> list[str]:
         """Enqueue many tasks in one round trip where the backend allows. Returns their ids.
 
-        Every task is validated before any is enqueued."""
-        return self.enqueue([self.message(t) for t in tasks])
+        Every task is validated, and ids checked for repeats within the batch, before any is
+        enqueued."""
+        messages = [self.message(t) for t in tasks]
+        seen: set[str] = set()
+        for m in messages:
+            if m.id in seen:
+                raise DuplicateTask(m.id)
+            seen.add(m.id)
+        return self.enqueue(messages)
 
     # --- the protocol ----------------------------------------------------------------
 
