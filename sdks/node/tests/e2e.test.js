@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import mongodb from 'mongodb';
 import { connect, task } from '../src/index.js';
 import {
-  AMQP_URL, inspect, MONGODB_URL, mongoUrlWithFreshDatabase, phlask, phlaskProblem, serviceProblem, suffix, TASKS, tempDir,
+  AMQP_URL, inspect, MONGODB_URL, mongoUrlWithFreshDatabase, needs, phlask, phlaskProblem, serviceProblem, suffix, TASKS, tempDir,
 } from './helpers.js';
 
 // Arguments a shell would mangle, and non-ASCII text: they must arrive verbatim.
@@ -63,7 +63,9 @@ async function endToEnd(t, url, { runnerArgs = [], inspectArgs = [], onQueue = (
 describe('end to end with the Python runner', async () => {
   const noRunner = phlaskProblem();
 
-  test('sqlite: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: noRunner ?? false }, async (t) => {
+  const sqlite = needs(noRunner);
+  test('sqlite: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: sqlite.skip }, async (t) => {
+    sqlite.check();
     const url = `sqlite://${join(tempDir(t), 'queue.db')}`;
     await endToEnd(t, url);
   });
@@ -72,7 +74,9 @@ describe('end to end with the Python runner', async () => {
     const c = new mongodb.MongoClient(MONGODB_URL, { serverSelectionTimeoutMS: 3000 });
     await c.db().command({ ping: 1 }).finally(() => c.close());
   });
-  test('mongodb: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: noRunner ?? noMongo ?? false }, async (t) => {
+  const mongo = needs(noRunner, noMongo);
+  test('mongodb: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: mongo.skip }, async (t) => {
+    mongo.check();
     const { url, database } = mongoUrlWithFreshDatabase();
     t.after(async () => {
       const c = await mongodb.MongoClient.connect(MONGODB_URL);
@@ -83,7 +87,9 @@ describe('end to end with the Python runner', async () => {
   });
 
   const noRabbit = await serviceProblem('RabbitMQ', async () => (await amqp.connect(AMQP_URL, { timeout: 3000 })).close());
-  test('rabbitmq: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: noRunner ?? noRabbit ?? false }, async (t) => {
+  const rabbit = needs(noRunner, noRabbit);
+  test('rabbitmq: Node, Ruby and Python tasks enqueued by this SDK run on phlask run', { skip: rabbit.skip }, async (t) => {
+    rabbit.check();
     const results = `sqlite://${join(tempDir(t), 'results.db')}`;
     const names = [];
     t.after(async () => {

@@ -41,26 +41,38 @@ export function tempDir(t) {
 }
 
 /**
- * Whether a service can be used. Without it a test is skipped on a laptop, but with
- * CI=true a missing service is a failure, never a skip.
- * @returns {Promise<string | null>} null when usable, else why not (and throws in CI)
+ * Why a service cannot be used, or null when it can.
+ * @returns {Promise<string | null>}
  */
 export async function serviceProblem(name, probe) {
   try {
     await probe();
     return null;
   } catch (err) {
-    const why = `${name} is not reachable (${err.message}); start it with scripts/services start all`;
-    if (CI) throw new Error(`CI=true: ${why}`);
-    return why;
+    return `${name} is not reachable (${err.message}); start it with scripts/services start all`;
   }
 }
 
+/** Why the phlask runner CLI cannot be used, or null. */
 export function phlaskProblem() {
-  if (existsSync(PHLASK_BIN)) return null;
-  const why = `the phlask runner CLI is missing at ${PHLASK_BIN}; run scripts/setup or set PHLASK_BIN`;
-  if (CI) throw new Error(`CI=true: ${why}`);
-  return why;
+  return existsSync(PHLASK_BIN) ? null
+    : `the phlask runner CLI is missing at ${PHLASK_BIN}; run scripts/setup or set PHLASK_BIN`;
+}
+
+/**
+ * Test options and a check for tests that need services: without one, a test is
+ * skipped on a laptop, but with CI=true it fails (never a skip), each test on its own so
+ * one missing service does not cancel the others.
+ * @param {...(string | null)} problems from serviceProblem / phlaskProblem
+ */
+export function needs(...problems) {
+  const why = problems.find(Boolean) ?? null;
+  return {
+    skip: why && !CI ? why : false,
+    check() {
+      if (why) throw new Error(`CI=true: ${why}`);
+    },
+  };
 }
 
 const run = promisify(execFile);

@@ -9,19 +9,19 @@ import {
   BrokerUnavailableError, ConfigError, connect, DuplicateTaskError, encode, sign, task, ValidationError,
 } from '../src/index.js';
 import { parseUrl, producerDocument } from '../src/backends/mongodb.js';
-import { MONGODB_URL, mongoUrlWithFreshDatabase, serviceProblem, SPEC } from './helpers.js';
+import { MONGODB_URL, mongoUrlWithFreshDatabase, needs, serviceProblem, SPEC } from './helpers.js';
 
 const { Binary, BSON, Int32, MongoClient, ObjectId } = mongodb;
 const { EJSON } = BSON;
 
-const skip = await serviceProblem('MongoDB', async () => {
+const service = needs(await serviceProblem('MongoDB', async () => {
   const c = new MongoClient(MONGODB_URL, { serverSelectionTimeoutMS: 3000 });
   try {
     await c.db().command({ ping: 1 });
   } finally {
     await c.close();
   }
-});
+}));
 
 /** The JSON block of spec/backends/mongodb.md introduced by `<!-- phlask:NAME -->`. */
 function normativeBlock(name) {
@@ -31,7 +31,21 @@ function normativeBlock(name) {
   return m[1];
 }
 
-describe('mongodb URLs (section 2)', () => {
+describe('mongodb URLs and the producer document (sections 2 and 6)', () => {
+  test('the producer document has exactly the fields of the normative block, in its order and types', () => {
+    const spec = EJSON.parse(normativeBlock('producer-document'), { relaxed: true });
+    const body = Buffer.from(spec.body.buffer);
+    const envelope = JSON.parse(body.toString('utf8'));
+    const message = {
+      id: envelope.id, queue: envelope.queue, priority: envelope.priority, notBefore: null, expiresAt: null,
+      body, signature: null, keyId: null,
+    };
+    const doc = producerDocument(message, new Date('2026-11-28T09:00:00.000Z'), { ObjectId, Binary });
+    assert.deepEqual(Object.keys(doc), Object.keys(spec));
+    assert.ok(doc.seq instanceof ObjectId);
+    assert.equal(EJSON.stringify({ ...doc, seq: null }, { relaxed: true }), EJSON.stringify({ ...spec, seq: null }, { relaxed: true }));
+  });
+
   test('the database is required; collection= is taken out, every other option is kept as written', () => {
     const c = parseUrl('mongodb://u:p@h1:27017,h2:27018/jobs?replicaSet=rs0&collection=my_tasks&readPreferenceTags=dc:ny,rack:1');
     assert.deepEqual(c, {
@@ -48,34 +62,22 @@ describe('mongodb URLs (section 2)', () => {
   });
 });
 
-describe('mongodb backend', { skip: skip ?? false }, () => {
+describe('mongodb backend', { skip: service.skip }, () => {
   const { url, database } = mongoUrlWithFreshDatabase();
   let client;
   let coll;
   before(async () => {
+    service.check();
     client = await MongoClient.connect(MONGODB_URL, { serverSelectionTimeoutMS: 5000 });
     coll = client.db(database).collection('phlask_tasks');
   });
   after(async () => {
+    if (!client) return;
     await client.db(database).dropDatabase();
     await client.close();
   });
   /** Stored documents with BSON types kept (Int32 stays Int32). */
   const stored = (filter = {}, c = coll) => c.find(filter, { promoteValues: false }).sort({ seq: 1 }).toArray();
-
-  test('the producer document has exactly the fields of the normative block, in its order and types', () => {
-    const spec = EJSON.parse(normativeBlock('producer-document'), { relaxed: true });
-    const body = Buffer.from(spec.body.buffer);
-    const envelope = JSON.parse(body.toString('utf8'));
-    const message = {
-      id: envelope.id, queue: envelope.queue, priority: envelope.priority, notBefore: null, expiresAt: null,
-      body, signature: null, keyId: null,
-    };
-    const doc = producerDocument(message, new Date('2026-11-28T09:00:00.000Z'), { ObjectId, Binary });
-    assert.deepEqual(Object.keys(doc), Object.keys(spec));
-    assert.ok(doc.seq instanceof ObjectId);
-    assert.equal(EJSON.stringify({ ...doc, seq: null }, { relaxed: true }), EJSON.stringify({ ...spec, seq: null }, { relaxed: true }));
-  });
 
   test('a signed task is one document with the layout of section 6 and the exact envelope bytes', async (t) => {
     const queue = connect(url, { signingKey: ['k.2026-11', 'correct horse battery staple'] });

@@ -7,19 +7,21 @@ import {
   BrokerError, BrokerUnavailableError, connect, DuplicateTaskError, encode, sign, task,
 } from '../src/index.js';
 import { delayQueueArguments, workQueueArguments } from '../src/backends/rabbitmq.js';
-import { AMQP_URL, serviceProblem, suffix } from './helpers.js';
+import { AMQP_URL, needs, serviceProblem, suffix } from './helpers.js';
 
-const skip = await serviceProblem('RabbitMQ', async () => (await amqp.connect(AMQP_URL, { timeout: 3000 })).close());
+const service = needs(await serviceProblem('RabbitMQ', async () => (await amqp.connect(AMQP_URL, { timeout: 3000 })).close()));
 
-describe('rabbitmq backend', { skip: skip ?? false }, () => {
+describe('rabbitmq backend', { skip: service.skip }, () => {
   let conn;
   let ch;
   const created = new Set();
   before(async () => {
+    service.check();
     conn = await amqp.connect(AMQP_URL);
     ch = await conn.createChannel();
   });
   after(async () => {
+    if (!conn) return;
     for (const q of created) await ch.deleteQueue(q);
     await conn.close();
   });
