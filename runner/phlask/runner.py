@@ -376,8 +376,11 @@ class Runner:
             if not any(real == root or real.is_relative_to(root) for root in self._roots):
                 escaped = escaped or real
                 continue
-            if real.is_file():
-                return str(real)
+            try:
+                if real.is_file():
+                    return str(real)
+            except OSError:  # ENAMETOOLONG and the like: no such file can exist
+                pass
         if escaped is not None:
             raise TaskRejected(DeadReason.FORBIDDEN_PATH,
                                f"$.file: {file!r} resolves to {str(escaped)!r}, outside the allowed task roots "
