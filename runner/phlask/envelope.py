@@ -159,11 +159,66 @@ def decode(data: bytes | bytearray | memoryview | str) -> Envelope:
         )
     try:
         env = _decoder.decode(data)
+    except RecursionError:  # msgspec's nesting guard, which also trips inside `input`
+        raise EnvelopeError([FieldError("$", _NESTED)]) from None
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise EnvelopeError(_explain(data, exc)) from None
     if _semantic_problems(env):
         raise EnvelopeError(_explain(data, None))
+    problems = _reread(data)
+    if problems:
+        raise EnvelopeError(problems)
     return env
+
+
+_NESTED = "JSON nested too deeply: arrays and objects may nest at most about a thousand levels"
+
+
+class _Repeated(dict):
+    """An object in which some member names appeared more than once (``names``)."""
+
+    names: list[str]
+
+
+def _reread(data: bytes | bytearray | memoryview) -> list[FieldError]:
+    """What the fast path lets through (spec 2.1): text that is not UTF-8 inside ``input``,
+    which msgspec keeps as raw bytes unchecked, and member names given more than once in an
+    object, of which msgspec silently keeps the last. The text is read once more for them."""
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as e:
+        return [FieldError("$", f"not valid UTF-8 at byte {e.start}: envelopes are UTF-8 JSON text")]
+    seen_any = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal seen_any
+        obj = dict(items)
+        if len(obj) == len(items):
+            return obj
+        seen_any = True
+        seen: set[str] = set()
+        repeated = _Repeated(obj)
+        repeated.names = list(dict.fromkeys(k for k, _ in items if k in seen or seen.add(k)))
+        return repeated
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs)
+    except RecursionError:
+        return [FieldError("$", _NESTED)]
+    if not seen_any:
+        return []
+    errors, stack = [], [((), value)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, _Repeated):
+            errors += [FieldError(_path((*path, n)), f"member `{n}` is given more than once in one object; give "
+                                                     "it once (JSON readers disagree on which value counts)")
+                       for n in v.names]
+        if isinstance(v, dict):
+            stack += [((*path, k), x) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [((*path, i), x) for i, x in enumerate(v)]
+    return sorted(errors, key=lambda e: e.path)
 
 
 def _explain(data: bytes | bytearray | memoryview, exc: Exception | None) -> list[FieldError]:
@@ -175,7 +230,7 @@ def _explain(data: bytes | bytearray | memoryview, exc: Exception | None) -> lis
     except json.JSONDecodeError as e:
         return [FieldError("$", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")]
     except RecursionError:
-        return [FieldError("$", "JSON nested too deeply")]
+        return [FieldError("$", _NESTED)]
     errors = schema_errors(obj)
     if not errors:  # the two validators disagree: report what the fast path said
         errors = [FieldError("$", str(exc) if exc else "envelope refused")]
