@@ -87,7 +87,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if not figures.FIGURES:
+    if not figures.FIGURES and not figures.NOTES:
         return
     form = "long" if LONG else "short"
     terminalreporter.section(f"phlask reliability figures ({form} form, PHLASK_SEED={SEED})")

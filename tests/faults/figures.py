@@ -67,7 +67,7 @@ def notes(data: list | None = None) -> list[str]:
 
 
 def save(long: bool, seed: int) -> Path | None:
-    if not FIGURES:
+    if not FIGURES and not NOTES:
         return None
     path = Path(os.environ.get("PHLASK_FIGURES") or ROOT / "var" / "reliability" / f"{'long' if long else 'short'}.json")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -311,13 +311,14 @@ _STORES = {"sqlite": _store_sqlite, "mongodb": _store_mongodb, "rabbitmq": _stor
 # --- what became of the tasks ------------------------------------------------------------------
 
 
-def outcomes(broker: Broker, ids: Iterable[str], results: str | None = None) -> dict[str, list[tuple[str, str | None]]]:
+def outcomes(broker: Broker, ids: Iterable[str], results: str | None = None,
+             queue: str | None = None) -> dict[str, list[tuple[str, str | None]]]:
     """Each id's ``(state, dead reason)`` records, as the backend keeps them.
 
     Backends with inspect answer for themselves (one record per id). RabbitMQ forgets a
     task once acked: its dead tasks are read from its dead queues (one entry per message,
-    so an id stored twice can show twice) and the rest from the runners' ``--results``
-    store (``results``, a SQLite path)."""
+    so an id stored twice can show twice; ``queue`` limits the search to one) and the rest
+    from the runners' ``--results`` store (``results``, a SQLite path)."""
     ids = list(dict.fromkeys(ids))
     out: dict[str, list[tuple[str, str | None]]] = {i: [] for i in ids}
     if broker.supports_inspect:
@@ -328,16 +329,24 @@ def outcomes(broker: Broker, ids: Iterable[str], results: str | None = None) -> 
                 continue
             out[i].append((info.state, info.reason))
         return out
-    for d in broker.dead_list(limit=1_000_000):
+    for d in broker.dead_list(queue, limit=1_000_000):
         if d.id in out:
             out[d.id].append(("dead", d.reason))
-    if results:
+    if results and os.path.exists(results):
         with contextlib.closing(sqlite3.connect(results)) as db:
-            rows = db.execute("SELECT id, state, reason FROM phlask_results").fetchall()
+            try:
+                rows = db.execute("SELECT id, state, reason FROM phlask_results").fetchall()
+            except sqlite3.OperationalError:  # the runner has not created it yet
+                rows = []
         for i, state, reason in rows:
             if i in out and state != "dead":
                 out[i].append((state, reason))
     return out
+
+
+def settled(got: dict[str, list[tuple[str, str | None]]]) -> bool:
+    """Every id of an :func:`outcomes` answer has reached succeeded or dead."""
+    return all(v and all(state in ("succeeded", "dead") for state, _ in v) for v in got.values())
 
 
 def result_record(broker: Broker, task_id: str, results: str | None = None) -> dict[str, Any] | None:

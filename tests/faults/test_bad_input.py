@@ -1,0 +1,265 @@
+"""Bad input fed straight into each backend's storage, bypassing every producer: each bad
+record ends dead with the reason spec/README.md section 5.1 gives it (oracle.py works it
+out from spec/ alone), good tasks mixed in still run, and the runner neither crashes nor
+stalls. Cases are generated with hypothesis (badinput.py); the first tests pin the
+runner bugs this suite found.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from phlask.brokers import Broker
+from phlask.results import open_results
+from phlask.runner import Runner, Stats
+
+from . import figures
+from .badinput import GHOST, KEY_ID, SECRET, Case, batch, envelope, make_root, record_ids, sign
+from .conftest import LONG, SEED
+from .harness import Raw, outcomes, queue_counts, store_raw_many
+from .oracle import SUCCEEDED, Oracle
+
+#: A batch that takes longer than this to settle is a stalled runner.
+RUN_BOUND = 120.0
+#: Long form: at least 1,000 cases per backend; short form: about a hundred.
+EXAMPLES, BATCH = (80, (12, 16)) if LONG else (7, (12, 16))
+
+
+class _Errors(logging.Handler):
+    """Collects what the runner logs at ERROR or above: each is a runner crash (an
+    exception it did not expect), even when its loop carried on."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        return "\n".join(self.format(r) for r in self.records)
+
+
+@dataclasses.dataclass
+class Run:
+    stats: Stats | None
+    errors: list[str]
+    stalled: bool
+    seconds: float
+
+
+@dataclasses.dataclass
+class Bed:
+    """A backend, a task root and a result store, shared by every batch of one test."""
+
+    backend: ModuleType
+    broker: Broker
+    root: Path
+    runs_ok: set[str]
+    ran: Path
+    results_path: str | None
+    results: Any
+
+    def run(self, queue: str, keyring: bool) -> Run:
+        """Drain ``queue`` with an in-process runner, in a thread, within RUN_BOUND seconds."""
+        runner = Runner(tasks=self.broker, results=self.results, queues=[queue], roots=[str(self.root)], wait=10,
+                        max_processes=4, keys={KEY_ID: SECRET} if keyring else {}, adapters=GHOST,
+                        kill_with_runner=False, default_timeout=60)
+        handler = _Errors()
+        logging.getLogger("phlask").addHandler(handler)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["stats"] = runner.run()
+            except BaseException as exc:  # noqa: BLE001 - a crash is what we are looking for
+                box["exc"] = exc
+
+        t0 = time.monotonic()
+        thread = threading.Thread(target=target, name="bad-input-runner", daemon=True)
+        thread.start()
+        thread.join(RUN_BOUND)
+        stalled = thread.is_alive()
+        if stalled:
+            runner.stop(hard=True)
+            thread.join(30)
+        logging.getLogger("phlask").removeHandler(handler)
+        errors = [handler.text()] if handler.records else []
+        if "exc" in box:
+            errors.append(f"Runner.run raised {box['exc']!r}")
+        return Run(box.get("stats"), errors, stalled, time.monotonic() - t0)
+
+    def ran_lines(self) -> list[str]:
+        return self.ran.read_text().splitlines()
+
+
+@contextlib.contextmanager
+def bed(backend: ModuleType, tmp_path: Path, queue_prefix: str):
+    ran = tmp_path / "ran.txt"
+    ran.touch()
+    root, runs_ok = make_root(tmp_path, ran)
+    with backend.make(tmp_path, queue_prefix) as broker:
+        results_path = None if broker.supports_inspect else str(tmp_path / "results.db")
+        results = open_results(f"sqlite:///{results_path}") if results_path else None
+        try:
+            yield Bed(backend, broker, root, runs_ok, ran, results_path, results)
+        finally:
+            if results is not None:
+                results.close()
+
+
+def store(b: Bed, queue: str, cases: list[Case], rids: list[str]) -> list[bool]:
+    return store_raw_many(b.backend, b.broker, [Raw(r, c.body, queue, c.signature, c.key_id)
+                                                for r, c in zip(rids, cases)])
+
+
+# --- regressions: runner bugs this suite found ------------------------------------------------------
+
+
+def _good(tid: str) -> Case:
+    return Case("good", json.dumps(envelope(tid)).encode())
+
+
+@pytest.mark.parametrize("what, body, reason, says", [
+    ("a file name longer than the filesystem allows (ENAMETOOLONG)",
+     json.dumps(envelope("bad", file="x" * 300 + ".sh")).encode(), "missing_file", "does not exist"),
+    ("input nested 5,000 deep (msgspec raised RecursionError)",
+     json.dumps(envelope("bad", input="NEST")).encode().replace(b'"NEST"', b"[" * 5000 + b"]" * 5000),
+     "invalid", "nested too deeply"),
+    ("bytes that are not UTF-8 inside input (msgspec keeps input raw, unchecked)",
+     json.dumps(envelope("bad", input="NOT-UTF8")).encode().replace(b"NOT-UTF8", b"caf\xe9"),
+     "invalid", "not valid UTF-8"),
+    ("a member name given twice (spec 2.1: runners SHOULD refuse)",
+     b'{"phlask":1,"id":"bad","lang":"shell","file":"ok.sh","created_at":"2026-11-28T02:44:03Z",'
+     b'"file":"../../../etc/passwd"}', "invalid", "$.file: member `file` is given more than once"),
+])
+def test_a_hostile_record_is_settled_dead_and_the_rest_of_its_claim_still_runs(
+        backend, tmp_path, queue_prefix, what, body, reason, says):
+    # Given the hostile record claimed in one batch with good tasks on either side
+    with bed(backend, tmp_path, queue_prefix) as b:
+        cases = [_good("good-1"), Case("hostile", body), _good("good-2")]
+        rids = ["good-1", "bad", "good-2"]
+        assert all(store(b, "q", cases, rids))
+        # When a runner drains the queue
+        run = b.run("q", keyring=False)
+        got = outcomes(b.broker, rids, b.results_path)
+        # Then the runner raised nothing, the record is dead with its reason, the others ran
+        assert not run.errors and not run.stalled, run.errors
+        assert got == {"good-1": [("succeeded", None)], "bad": [("dead", reason)], "good-2": [("succeeded", None)]}
+        record = b.broker.dead_list("q")[0].result
+        assert says in record["error"], record["error"]
+        assert sorted(b.ran_lines()) == ["ran good-1", "ran good-2"]
+
+
+# --- property-based -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Tally:
+    cases: int = 0
+    bad: int = 0
+    good: int = 0
+    wrong: list[str] = dataclasses.field(default_factory=list)
+    crashes: list[str] = dataclasses.field(default_factory=list)
+    kinds: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    batches: int = 0
+    slowest: float = 0.0
+
+
+def check_batch(b: Bed, n: int, keyring: bool, cases: list[Case], tally: Tally) -> None:
+    queue = f"q{n}"
+    prefix = f"e{n}"
+    # Two good tasks in every batch, besides those drawn.
+    cases = cases + [_signed(_good(f"{prefix}-g{i}"), keyring) for i in (1, 2)]
+    rids = record_ids(prefix, cases[:-2]) + [f"{prefix}-g1", f"{prefix}-g2"]
+    stored = store(b, queue, cases, rids)
+    oracle = Oracle([str(b.root)], {KEY_ID: SECRET} if keyring else {}, {"shell"}, b.runs_ok, now=time.time())
+    expected: dict[str, list[str]] = collections.defaultdict(list)
+    for rid, c, ok in zip(rids, cases, stored):
+        tally.cases += 1
+        tally.kinds[c.kind.split(":")[0].split(" [")[0]] += 1
+        if not ok:  # a second record with a reused id: the store refused it
+            assert b.broker.supports_unique_ids, "only stores with unique ids may refuse a record"
+            tally.bad += 1
+            continue
+        want = oracle.expect(c.body, c.signature, c.key_id)
+        expected[rid].append(want)
+        tally.reasons[want] += 1
+        if want == SUCCEEDED:
+            tally.good += 1
+        else:
+            tally.bad += 1
+    ran_before = len(b.ran_lines())
+    run = b.run(queue, keyring)
+    tally.batches += 1
+    tally.slowest = max(tally.slowest, run.seconds)
+    if run.errors or run.stalled:
+        tally.crashes += [f"batch {n}: " + ("stalled; " if run.stalled else "") + "; ".join(run.errors)]
+    got = outcomes(b.broker, expected, b.results_path, queue=queue)
+    by_rid = {r: c for r, c in zip(rids, cases)}
+    for rid, wants in expected.items():
+        dead_wanted = sorted(w for w in wants if w != SUCCEEDED)
+        dead_got = sorted(reason for state, reason in got[rid] if state == "dead")
+        ok = dead_wanted == dead_got and (SUCCEEDED not in wants or ("succeeded", None) in got[rid]
+                                          or not b.broker.supports_inspect and dead_got)
+        if b.broker.supports_inspect:
+            ok = ok and len(got[rid]) == 1
+        if not ok:
+            tally.wrong.append(f"{rid}: expected {wants}, got {got[rid]}: {by_rid[rid].short()}")
+    n_good = sum(w == SUCCEEDED for ws in expected.values() for w in ws)
+    n_dead = sum(w != SUCCEEDED for ws in expected.values() for w in ws)
+    if run.stats is not None and (run.stats.succeeded, run.stats.dead) != (n_good, n_dead):
+        tally.wrong.append(f"batch {n}: runner settled {run.stats.succeeded} succeeded, {run.stats.dead} dead; "
+                           f"expected {n_good} and {n_dead}")
+    if len(b.ran_lines()) - ran_before != n_good:
+        tally.wrong.append(f"batch {n}: {len(b.ran_lines()) - ran_before} good tasks ran, expected {n_good}")
+    left = queue_counts(b.broker, queue)
+    if left.get("queued") or left.get("running"):
+        tally.wrong.append(f"batch {n}: left in the queue: {left}")
+
+
+def _signed(c: Case, keyring: bool) -> Case:
+    if keyring:
+        c.signature, c.key_id = sign(c.body), KEY_ID
+    return c
+
+
+def test_generated_bad_input_ends_dead_with_the_right_reason(backend, tmp_path, queue_prefix):
+    tally = Tally()
+    with bed(backend, tmp_path, queue_prefix) as b:
+        counter = iter(range(10**6))
+
+        @seed(SEED)
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck), print_blob=True)
+        @given(data=st.data())
+        def check(data: st.DataObject) -> None:
+            n = next(counter)
+            keyring, cases = data.draw(batch(f"e{n}", str(b.root), BATCH), label="batch")
+            check_batch(b, n, keyring, cases, tally)
+
+        check()
+    figures.add(backend.NAME, bad_inputs=tally.bad, good_mixed_in=tally.good, wrong_outcome=len(tally.wrong),
+                crashes=len(tally.crashes))
+    figures.note(backend.NAME, f"bad input: {tally.cases} records in {tally.batches} batches "
+                               f"({', '.join(f'{k} {v}' for k, v in sorted(tally.kinds.items()))}), "
+                               f"expected {', '.join(f'{k} {v}' for k, v in tally.reasons.most_common())}; "
+                               f"slowest batch {tally.slowest:.1f}s")
+    assert not tally.crashes, "\n".join(tally.crashes)
+    assert not tally.wrong, f"{len(tally.wrong)} wrong outcomes:\n" + "\n".join(tally.wrong[:40])
+    if LONG:
+        assert tally.cases >= 1000, f"only {tally.cases} cases; raise EXAMPLES"
