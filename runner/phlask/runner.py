@@ -259,6 +259,10 @@ class Runner:
         except TaskRejected as exc:
             self._reject(claim, exc.reason, exc.message)
             return
+        except Exception as exc:  # a bug or an OS surprise must not strand the claim
+            log.exception("task %s: could not be prepared", claim.id)
+            self._reject(claim, DeadReason.SPAWN_FAILED, f"the runner could not prepare the task: {exc}")
+            return
         self._running[id(r)] = r
         self.stats.started += 1
         self._work.put(r)
