@@ -10,7 +10,8 @@ refuse a second insert of an ``_id`` atomically. So each change of a task (claim
 settle, operator retry, purge) is a *generation*: whoever inserts ``"<id>:<seq>:<gen+1>"``
 into ``NAME_claims`` owns it and writes it to the task document. Layout, producer insert,
 indexes and the safety argument: spec/backends/mongodb.md, whose normative blocks are
-:data:`INDEXES`, :func:`producer_document`, :func:`claim_filters` (tests fail on drift).
+:data:`INDEXES`, :func:`producer_document`, :func:`claim_filters` (tests fail on drift),
+defined with the rest of the document layout in mongo_layout.py and re-exported here.
 
 Operations retry transient errors with capped exponential backoff for ``retry_for``
 seconds, logging each retry on ``phlask.brokers.mongodb``, then raise BrokerUnavailable; an
@@ -20,7 +21,6 @@ a generation claim is recognised by its token, updates are conditioned on the ge
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import socket
@@ -30,32 +30,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import BrokerError, BrokerUnavailable, ConfigError, DuplicateTask, TaskNotFound
 from ..wire import State
 from .base import Broker, Claim, LeaseLost, Message, TaskInfo
+# The document layout (spec/backends/mongodb.md), re-exported: tests and tools import these from here.
+from .mongo_layout import (CLAIM_SORT, CLAIMS_INDEXES, CLAIMS_SUFFIX, DEFAULT_COLLECTION, INDEXES, MongoTarget,
+                           _bytes, _info, _json, _with_collection, claim_filters, claim_id, now_utc, parse_url,
+                           producer_document, redact)
 
-from bson import ObjectId
 from pymongo import DeleteOne, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-DEFAULT_COLLECTION = "phlask_tasks"
-CLAIMS_SUFFIX = "_claims"
-
-#: Indexes the runner creates at start (idempotent). ``phlask_claim`` serves the claim
-#: queries: equality on queue and state, then the claim order, so MongoDB walks the index
-#: in order and stops at the limit (no in-memory sort).
-INDEXES: list[dict[str, Any]] = [
-    {"name": "phlask_claim", "key": {"queue": 1, "state": 1, "priority": -1, "run_at": 1, "seq": 1}},
-]
-CLAIMS_INDEXES: list[dict[str, Any]] = [
-    {"name": "phlask_at", "key": {"at": 1}},
-]
-CLAIM_SORT = [("priority", -1), ("run_at", 1), ("seq", 1)]
 
 # Errors worth retrying: the server is restarting, stepping down or briefly unreachable.
 # ConnectionFailure covers AutoReconnect, NotPrimaryError, NetworkTimeout and
@@ -75,130 +64,6 @@ def _transient(exc: BaseException) -> bool:
 def _brief(exc: BaseException) -> str:
     text = str(exc).split(", Timeout:", 1)[0].split(" (configured timeouts", 1)[0]
     return f"{type(exc).__name__}: {text[:300]}"
-
-
-# --- URL ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MongoTarget:
-    """A parsed broker URL: what pymongo gets, and where the tasks live."""
-
-    client_url: str
-    database: str
-    collection: str
-
-
-def parse_url(url: str, collection: str | None = None) -> MongoTarget:
-    """Split a ``mongodb://`` URL into the client URL, the database and the task collection.
-
-    ``collection`` (argument) wins over ``?collection=`` (URL), which wins over
-    :data:`DEFAULT_COLLECTION`. Raises ConfigError saying how to write the URL."""
-    how = "write mongodb://host:27017/dbname (optionally ?collection=phlask_tasks)"
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("mongodb", "mongodb+srv"):
-        raise ConfigError(f"broker URL {redact(url)!r} is not a mongodb URL; {how}")
-    database = unquote(parts.path.lstrip("/"))
-    if not database:
-        raise ConfigError(f"broker URL {redact(url)!r} names no database; {how}")
-    if any(ch in database for ch in '/\\. "$\0') or len(database) > 63:
-        raise ConfigError(f"broker URL {redact(url)!r}: {database!r} is not a valid MongoDB database name")
-    ours = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "collection"]
-    name = collection or (ours[-1] if ours else "") or DEFAULT_COLLECTION
-    if "$" in name or "\0" in name or name.startswith("system.") or len(name) > 100:
-        raise ConfigError(f"broker URL {redact(url)!r}: {name!r} is not a usable collection name")
-    return MongoTarget(_with_collection(url, None), database, name)
-
-
-def _with_collection(url: str, name: str | None) -> str:
-    """``url`` with its ``collection`` option replaced by ``name`` (removed for None); the
-    other options are kept byte for byte, as pymongo parses them."""
-    parts = urlsplit(url)
-    query = [p for p in parts.query.split("&") if p and p.split("=", 1)[0] != "collection"]
-    query += [f"collection={quote(name, safe='')}"] if name else []
-    return urlunsplit(parts._replace(query="&".join(query), fragment=""))
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    cred, _, hosts = parts.netloc.rpartition("@")
-    user = cred.split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{hosts}" if ":" in cred else f"{user}@{hosts}",
-                       parts.path, parts.query, parts.fragment))
-
-
-# --- documents -----------------------------------------------------------------------------------
-
-def now_utc() -> datetime:
-    """Now, truncated to the millisecond a BSON date holds."""
-    ms = time.time_ns() // 1_000_000
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
-
-
-def _date(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(round(seconds * 1000) / 1000, timezone.utc)
-
-
-def _secs(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def producer_document(message: Message, now: datetime | None = None) -> dict[str, Any]:
-    """The task document a producer inserts (spec/backends/mongodb.md, section 6)."""
-    now = now or now_utc()
-    return {
-        "_id": message.id,
-        "queue": message.queue,
-        "state": State.QUEUED.value,
-        "priority": message.priority,
-        "run_at": _date(message.not_before) if message.not_before is not None else now,
-        "expires_at": _date(message.expires_at),
-        "seq": ObjectId(),
-        "gen": 0,
-        "attempts": 0,
-        "body": bytes(message.body),
-        "signature": message.signature,
-        "key_id": message.key_id,
-        "enqueued_at": now,
-        "updated_at": now,
-    }
-
-
-def _bytes(value: Any) -> bytes:
-    # The spec says binary; a producer that stored the text as a BSON string gets its UTF-8 back.
-    return value.encode() if isinstance(value, str) else bytes(value or b"")
-
-
-def _result(value: Any) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    return json.loads(value)
-
-
-def _info(doc: dict[str, Any]) -> TaskInfo:
-    return TaskInfo(id=doc["_id"], queue=doc.get("queue", ""), state=doc.get("state", ""),
-                    attempts=int(doc.get("attempts") or 0), body=_bytes(doc.get("body")),
-                    priority=int(doc.get("priority") or 0), run_at=_secs(doc.get("run_at")),
-                    enqueued_at=_secs(doc.get("enqueued_at")), updated_at=_secs(doc.get("updated_at")),
-                    reason=doc.get("reason"), result=_result(doc.get("result")),
-                    signature=doc.get("signature"), key_id=doc.get("key_id"),
-                    lease_until=_secs(doc.get("lease_until")))
-
-
-def claim_filters(queues: Sequence[str], now: datetime) -> list[dict[str, Any]]:
-    """The two claim queries (spec section 8.1), each sorted by :data:`CLAIM_SORT`: queued
-    tasks that are due, and running tasks whose lease expired (their runner died)."""
-    return [{"queue": {"$in": list(queues)}, "state": State.QUEUED.value, "run_at": {"$lte": now}},
-            {"queue": {"$in": list(queues)}, "state": State.RUNNING.value, "lease_until": {"$lt": now}}]
-
-
-def claim_id(task_id: str, seq: Any, gen: int) -> str:
-    """The ``_id`` of the generation claim that owns change number ``gen`` of a task."""
-    return f"{task_id}:{seq}:{gen}"
 
 
 @dataclass(eq=True)
@@ -659,10 +524,6 @@ def _to_claim(doc: dict[str, Any], gen: dict[str, Any], now: datetime) -> Claim:
 
 def _attempts(claim: Claim) -> int:
     return claim.receipt.attempts if isinstance(claim.receipt, Lease) else claim.attempt - 1
-
-
-def _json(result: dict[str, Any]) -> str:
-    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
 
 
 __all__ = ["MongoBroker", "Lease", "INDEXES", "CLAIMS_INDEXES", "CLAIM_SORT", "DEFAULT_COLLECTION",
