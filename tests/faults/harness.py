@@ -308,6 +308,20 @@ def _store_rabbitmq(backend: ModuleType, broker: Broker, items: Sequence[Raw]) -
 _STORES = {"sqlite": _store_sqlite, "mongodb": _store_mongodb, "rabbitmq": _store_rabbitmq}
 
 
+def clear_queue(backend: ModuleType, broker: Broker, queue: str, ids: Sequence[str]) -> None:
+    """Delete every record of ``queue`` (whose task ids are ``ids``), whatever its state."""
+    if backend.NAME == "sqlite":
+        with contextlib.closing(sqlite3.connect(broker.path, timeout=30, isolation_level=None)) as db:
+            db.execute("DELETE FROM phlask_tasks WHERE queue = ?", (queue,))
+    elif backend.NAME == "mongodb":
+        with backend.client() as c:
+            db = c[broker.database]
+            db[broker.collection_name].delete_many({"queue": queue})
+            db[broker.claims_name].delete_many({"task": {"$in": list(ids)}})
+    else:
+        broker.dead_purge(queue)
+
+
 # --- what became of the tasks ------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from phlask.runner import Runner, Stats
 from . import figures
 from .badinput import GHOST, KEY_ID, SECRET, Case, batch, envelope, make_root, record_ids, sign
 from .conftest import LONG, SEED
-from .harness import Raw, outcomes, queue_counts, store_raw_many
+from .harness import Raw, clear_queue, outcomes, queue_counts, store_raw_many
 from .oracle import SUCCEEDED, Oracle
 
 #: A batch that takes longer than this to settle is a stalled runner.
@@ -101,6 +101,11 @@ class Bed:
         if "exc" in box:
             errors.append(f"Runner.run raised {box['exc']!r}")
         return Run(box.get("stats"), errors, stalled, time.monotonic() - t0)
+
+    def clear(self, queue: str, ids: list[str]) -> None:
+        """Remove a checked batch, so that later batches do not wade through its megabytes
+        (FerretDB decodes every document of a collection for most queries)."""
+        clear_queue(self.backend, self.broker, queue, ids)
 
     def ran_lines(self) -> list[str]:
         return self.ran.read_text().splitlines()
@@ -230,6 +235,7 @@ def check_batch(b: Bed, n: int, keyring: bool, cases: list[Case], tally: Tally) 
     left = queue_counts(b.broker, queue)
     if left.get("queued") or left.get("running"):
         tally.wrong.append(f"batch {n}: left in the queue: {left}")
+    b.clear(queue, sorted(set(rids)))
 
 
 def _signed(c: Case, keyring: bool) -> Case:
