@@ -307,7 +307,8 @@ def test_two_processes_claim_every_task_exactly_once(db_url, tmp_path):
     # Then each task was claimed exactly once, by one of them, and all succeeded
     every = seen[0] + seen[1]
     assert len(every) == 1000 and set(every) == set(ids)
-    assert all(seen), "both processes should have claimed tasks"
+    # (How the 1,000 split between the two depends on scheduling; on a loaded machine one
+    # process may take them all, so the split is not asserted: exactly-once is the point.)
     with connect(db_url) as broker:
         assert broker.counts() == {"default": {"queued": 0, "running": 0, "succeeded": 1000, "dead": 0}}
 
