@@ -57,7 +57,11 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionFailure):
         return True
     if isinstance(exc, OperationFailure) and not isinstance(exc, BulkWriteError):
-        return exc.code in TRANSIENT_CODES or exc.has_error_label("RetryableWriteError")
+        if exc.code in TRANSIENT_CODES or exc.has_error_label("RetryableWriteError"):
+            return True
+        # FerretDB answers InternalError (code 1) for a SQLite transaction cut short, as
+        # while it restarts; every write here is keyed by generation, so retrying is safe.
+        return exc.code == 1 and "transaction has already been committed or rolled back" in str(exc)
     return False
 
 
