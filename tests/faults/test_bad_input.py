@@ -32,6 +32,10 @@ from .conftest import LONG, SEED
 from .harness import Raw, clear_queue, outcomes, queue_counts, store_raw_many
 from .oracle import SUCCEEDED, Oracle
 
+#: The long form's rounds outlast pytest's default 300 s per test (FerretDB, which decodes
+#: every document of the collection for each claim, slows down as the queue grows).
+pytestmark = pytest.mark.timeout(3600 if LONG else 300)
+
 #: A batch that takes longer than this to settle is a stalled runner.
 RUN_BOUND = 120.0
 #: Long form: at least 1,000 cases per backend; short form: about a hundred.

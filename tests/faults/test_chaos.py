@@ -18,6 +18,10 @@ from . import figures
 from .conftest import LONG
 from .harness import PHLASK, ROOT, Proof, Runners, outcomes, queue_counts, wait_for
 
+#: The long form's rounds outlast pytest's default 300 s per test (FerretDB, which decodes
+#: every document of the collection for each claim, slows down as the queue grows).
+pytestmark = pytest.mark.timeout(3600 if LONG else 300)
+
 #: Lease of the chaos runners: short, so a killed runner's tasks come back soon, and long
 #: enough that a live runner on a busy 2-core machine always renews in time (every lease/3).
 LEASE = 4
@@ -41,6 +45,14 @@ def _settled(broker, n: int, proof: Proof, ids: set[str], quiet_since: float) ->
     # RabbitMQ: a killed runner's renewed tasks wait in its hold queue until their copies
     # expire (twice the lease) and come back; wait that long after the last kill.
     return not counts.get("queued") and not counts.get("dead") and time.monotonic() > quiet_since + 2 * LEASE + 2
+
+
+def _empty(broker, counts: dict[str, int], n: int) -> bool:
+    """After the runners stopped: every task succeeded (or, on RabbitMQ, which forgets
+    settled tasks, none is queued or dead)."""
+    if broker.supports_inspect:
+        return counts == {"succeeded": n}
+    return not counts.get("queued") and not counts.get("dead")
 
 
 def _check_and_report(name, broker, runners, proof, ids, *, strict: bool | None, kills=0, restarts=0,
@@ -109,6 +121,7 @@ def test_chaos_runners_killed_and_restarted_lose_nothing(backend, tmp_path, queu
     assert not report["crashed"] and not report["bad_exits"], runners.logs()
     assert settled, f"not settled: counts {report['counts']}, missing {report['missing']}\n{runners.logs()}"
     assert report["lost"] == 0, report["missing"]
+    assert _empty(broker, report["counts"], n), report["counts"]
     assert len(runners.killed_pids) == kills, "the run ended before every kill; make the tasks slower"
     # Every task that ran more than once was on a runner at the moment it was killed.
     assert not report["unexplained"], _explain(report["unexplained"], runners)
@@ -170,6 +183,7 @@ def test_broker_restart_mid_run_loses_nothing_and_runners_recover(backend, tmp_p
     assert not report["crashed"] and not report["bad_exits"], runners.logs()
     assert settled, f"not settled: counts {report['counts']}, missing {report['missing']}\n{runners.logs()}"
     assert report["lost"] == 0, report["missing"]
+    assert _empty(broker, report["counts"], n), report["counts"]
     assert left > 0, "every task finished before the server stopped; the runners' recovery was not exercised"
 
 
