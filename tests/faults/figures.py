@@ -69,7 +69,8 @@ def notes(data: list | None = None) -> list[str]:
 def save(long: bool, seed: int) -> Path | None:
     if not FIGURES and not NOTES:
         return None
-    path = Path(os.environ.get("PHLASK_FIGURES") or ROOT / "var" / "reliability" / f"{'long' if long else 'short'}.json")
+    form = "long" if long else "short"
+    path = Path(os.environ.get("PHLASK_FIGURES") or ROOT / "var" / "reliability" / f"{form}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"form": "long" if long else "short", "seed": seed,
                                 "date": time.strftime("%Y-%m-%d", time.gmtime()),

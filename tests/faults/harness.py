@@ -85,7 +85,8 @@ class Runners:
         self.tmp = tmp
         self.args = ["run", "--broker", url, "--root", str(root), "--daemon", "--wait", "50",
                      "--max-processes", str(max_processes), "--lease", str(lease), "--log-format", "human",
-                     "--config", str(config or "/dev/null"), *(["--results", f"sqlite:///{results}"] if results else []), *extra]
+                     "--config", str(config or "/dev/null"),
+                     *(["--results", f"sqlite:///{results}"] if results else []), *extra]
         self.all: list[RunnerProcess] = []
 
     def start(self) -> RunnerProcess:

@@ -49,7 +49,8 @@ def test_oversize_envelope_big_stdout_and_big_result_are_bounded(backend, tmp_pa
                               for i, n in stdout_sizes.items()] +
                              [Task(lang="shell", file="big_result.sh", id="result-at-limit",
                                    args=[str(RESULT_FILE_MAX_BYTES - 2)]),
-                              Task(lang="shell", file="big_result.sh", id="result-over", args=[str(RESULT_FILE_MAX_BYTES)])])
+                              Task(lang="shell", file="big_result.sh", id="result-over",
+                                   args=[str(RESULT_FILE_MAX_BYTES)])])
             ids = ["raw-too-big", *stdout_sizes, "result-at-limit", "result-over"]
             t0 = time.monotonic()
             assert wait_for(lambda: settled(outcomes(broker, ids, results)) or runners.crashed(),
