@@ -77,8 +77,8 @@ class Bed:
     results_path: str | None
     results: Any
 
-    def run(self, queue: str, keyring: bool) -> Run:
-        """Drain ``queue`` with an in-process runner, in a thread, within RUN_BOUND seconds."""
+    def run(self, queue: str, keyring: bool, bound: float = RUN_BOUND) -> Run:
+        """Drain ``queue`` with an in-process runner, in a thread, within ``bound`` seconds."""
         runner = Runner(tasks=self.broker, results=self.results, queues=[queue], roots=[str(self.root)], wait=10,
                         max_processes=4, keys={KEY_ID: SECRET} if keyring else {}, adapters=GHOST,
                         kill_with_runner=False, default_timeout=60)
@@ -95,7 +95,7 @@ class Bed:
         t0 = time.monotonic()
         thread = threading.Thread(target=target, name="bad-input-runner", daemon=True)
         thread.start()
-        thread.join(RUN_BOUND)
+        thread.join(bound)
         stalled = thread.is_alive()
         if stalled:
             runner.stop(hard=True)
@@ -151,19 +151,21 @@ def _good(tid: str) -> Case:
     ("bytes that are not UTF-8 inside input (msgspec keeps input raw, unchecked)",
      json.dumps(envelope("bad", input="NOT-UTF8")).encode().replace(b"NOT-UTF8", b"caf\xe9"),
      "invalid", "not valid UTF-8"),
+    ("an id of 40,000 emoji: its error, quoting it, made RabbitMQ's dead-letter header 128 KiB (over frame_max)",
+     json.dumps(envelope("😀" * 40_000), ensure_ascii=False).encode(), "invalid", "$.id: '😀😀"),
     ("a member name given twice (spec 2.1: runners SHOULD refuse)",
      b'{"phlask":1,"id":"bad","lang":"shell","file":"ok.sh","created_at":"2026-11-28T02:44:03Z",'
      b'"file":"../../../etc/passwd"}', "invalid", "$.file: member `file` is given more than once"),
 ])
 def test_a_hostile_record_is_settled_dead_and_the_rest_of_its_claim_still_runs(
         backend, tmp_path, queue_prefix, what, body, reason, says):
-    # Given the hostile record claimed in one batch with good tasks on either side
+    # Given the hostile record, signed, claimed in one batch with good tasks on either side
     with bed(backend, tmp_path, queue_prefix) as b:
-        cases = [_good("good-1"), Case("hostile", body), _good("good-2")]
+        cases = [_signed(c, True) for c in (_good("good-1"), Case("hostile", body), _good("good-2"))]
         rids = ["good-1", "bad", "good-2"]
         assert all(store(b, "q", cases, rids))
-        # When a runner drains the queue
-        run = b.run("q", keyring=False)
+        # When a runner that checks signatures drains the queue
+        run = b.run("q", keyring=True, bound=60)
         got = outcomes(b.broker, rids, b.results_path)
         # Then the runner raised nothing, the record is dead with its reason, the others ran
         assert not run.errors and not run.stalled, run.errors
