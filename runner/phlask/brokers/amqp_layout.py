@@ -163,7 +163,14 @@ def _result_header(result: dict[str, Any] | None) -> str | None:
     if len(text.encode()) > RESULT_HEADER_MAX:
         result = {k: (v[-2048:] if k in ("stdout_tail", "stderr_tail") and isinstance(v, str) else v)
                   for k, v in result.items() if k != "result"}
-        text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))[:RESULT_HEADER_MAX]
+        text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+        if len(text.encode()) > RESULT_HEADER_MAX and isinstance(result.get("error"), str):
+            # An error may quote a huge field (a 1 MiB id): its start says what was wrong.
+            result["error"] = result["error"][:2048] + " [...]"
+            text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+        # The limit is in bytes: cut by characters, 4-byte ones made a header frame over the
+        # server's frame_max, which closed the connection and redelivered the task forever.
+        text = text.encode()[:RESULT_HEADER_MAX].decode("utf-8", "ignore")
     return text
 
 
