@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pika
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -173,6 +174,25 @@ def test_a_hostile_record_is_settled_dead_and_the_rest_of_its_claim_still_runs(
         record = b.broker.dead_list("q")[0].result
         assert says in record["error"], record["error"]
         assert sorted(b.ran_lines()) == ["ran good-1", "ran good-2"]
+
+
+def test_an_amqp_message_whose_headers_fill_a_frame_is_settled_dead(backend, tmp_path, queue_prefix):
+    if backend.NAME != "rabbitmq":
+        pytest.skip(f"{backend.NAME}: message headers are an AMQP matter")
+    from brokers.backend_rabbitmq import publish_raw
+    # Given a bad message whose own headers nearly fill an AMQP frame (RabbitMQ took it from
+    # its producer), claimed with a good task
+    with bed(backend, tmp_path, queue_prefix) as b:
+        publish_raw(b.broker, "q", b'{"not": "an envelope"}', pika.BasicProperties(
+            message_id="bad", delivery_mode=2, headers={"x-pad": "p" * 130_700}))
+        store(b, "q", [_good("good-1")], ["good-1"])
+        # When a runner drains the queue
+        run = b.run("q", keyring=False, bound=60)
+        got = outcomes(b.broker, ["bad", "good-1"], b.results_path)
+    # Then the message is dead (its copy to the dead queue fits a frame) and the good task ran once
+    assert not run.errors and not run.stalled, run
+    assert got == {"bad": [("dead", "invalid")], "good-1": [("succeeded", None)]}
+    assert b.ran_lines() == ["ran good-1"]
 
 
 # --- property-based -------------------------------------------------------------------------------
