@@ -176,7 +176,8 @@ def test_a_hostile_record_is_settled_dead_and_the_rest_of_its_claim_still_runs(
         assert sorted(b.ran_lines()) == ["ran good-1", "ran good-2"]
 
 
-def test_an_amqp_message_whose_headers_fill_a_frame_is_settled_dead(backend, tmp_path, queue_prefix):
+@pytest.mark.parametrize("header", ["x-pad", "x-phlask-signature"])
+def test_an_amqp_message_whose_headers_fill_a_frame_is_settled_dead(backend, tmp_path, queue_prefix, header):
     if backend.NAME != "rabbitmq":
         pytest.skip(f"{backend.NAME}: message headers are an AMQP matter")
     from brokers.backend_rabbitmq import publish_raw
@@ -184,7 +185,7 @@ def test_an_amqp_message_whose_headers_fill_a_frame_is_settled_dead(backend, tmp
     # its producer), claimed with a good task
     with bed(backend, tmp_path, queue_prefix) as b:
         publish_raw(b.broker, "q", b'{"not": "an envelope"}', pika.BasicProperties(
-            message_id="bad", delivery_mode=2, headers={"x-pad": "p" * 130_700}))
+            message_id="bad", delivery_mode=2, headers={header: "p" * 130_700}))
         store(b, "q", [_good("good-1")], ["good-1"])
         # When a runner drains the queue
         run = b.run("q", keyring=False, bound=60)

@@ -48,6 +48,11 @@ from .base import Broker, Claim, LeaseLost, Message, TaskInfo
 
 log = logging.getLogger("phlask.brokers.rabbitmq")
 
+#: A copy keeps a message's own headers up to this size: with x-phlask-result (at most
+#: RESULT_HEADER_MAX) and the rest of phlask's, the header frame stays under RabbitMQ's
+#: default frame_max of 128 KiB.
+FOREIGN_HEADERS_MAX = 65_536
+
 _AMQP_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 
@@ -446,6 +451,13 @@ class RabbitBroker(Broker):
         """Publish a copy of ``d``: same body and properties, foreign headers, phlask's
         headers named in ``keep``, and those of ``set_`` (None values skipped)."""
         headers = {k: v for k, v in d.headers.items() if k not in _DROP and not _DEATH.match(k)}
+        if sum(map(len, pika.BasicProperties(headers=headers).encode())) > FOREIGN_HEADERS_MAX:
+            # With phlask's headers added the copy would not fit one frame: the server would
+            # close the connection and redeliver the task, for ever. Keep only the signature.
+            log.warning("task %s: its copy leaves out the message's own headers (over %d bytes)", d.task_id,
+                        FOREIGN_HEADERS_MAX)
+            headers = {k: v for k, v in headers.items()
+                       if k in (Header.SIGNATURE, Header.KEY_ID) and len(str(v)) <= 128}
         headers.update({str(k): d.headers[k] for k in keep if k in d.headers})
         headers.update({str(k): v for k, v in (set_ or {}).items() if v is not None})
         p = d.props
