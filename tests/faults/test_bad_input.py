@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from phlask.brokers import Broker
+from phlask.brokers import Broker, Message
 from phlask.results import open_results
 from phlask.runner import Runner, Stats
 
@@ -194,6 +195,43 @@ def test_an_amqp_message_whose_headers_fill_a_frame_is_settled_dead(backend, tmp
     assert not run.errors and not run.stalled, run
     assert got == {"bad": [("dead", "invalid")], "good-1": [("succeeded", None)]}
     assert b.ran_lines() == ["ran good-1"]
+
+
+def _store_with_wrong_types(b: Bed, queue: str, task_id: str, body: bytes) -> str:
+    """Store a record whose own scheduling fields have the wrong types, as a broken producer
+    writing straight into the store would. Returns what was broken."""
+    name = b.backend.NAME
+    if name == "sqlite":
+        store(b, queue, [Case("good", body)], [task_id])
+        with contextlib.closing(sqlite3.connect(b.broker.path, isolation_level=None)) as db:
+            db.execute("UPDATE phlask_tasks SET attempts = 'none yet' WHERE id = ?", (task_id,))
+        return "attempts 'none yet'"
+    if name == "mongodb":
+        from phlask.brokers.mongodb import producer_document
+        doc = producer_document(Message(id=task_id, queue=queue, body=body))
+        doc.update(attempts="none yet", priority="high", gen="first")
+        with b.backend.client() as c:
+            c[b.broker.database][b.broker.collection_name].insert_one(doc)
+        return "attempts 'none yet', priority 'high', gen 'first'"
+    from brokers.backend_rabbitmq import publish_raw
+    publish_raw(b.broker, queue, body, pika.BasicProperties(message_id=task_id, delivery_mode=2, headers={
+        "x-phlask-attempts": "none yet", "x-phlask-not-before": "soon"}))
+    return "x-phlask-attempts 'none yet', x-phlask-not-before 'soon'"
+
+
+def test_a_record_whose_own_fields_have_wrong_types_neither_stalls_the_queue_nor_the_runner(
+        backend, tmp_path, queue_prefix):
+    # Given a record with a valid envelope but scheduling fields of the wrong types, and a good task
+    with bed(backend, tmp_path, queue_prefix) as b:
+        broken = _store_with_wrong_types(b, "q", "odd", json.dumps(envelope("odd")).encode())
+        store(b, "q", [_good("good-1")], ["good-1"])
+        # When a runner drains the queue
+        run = b.run("q", keyring=False, bound=60)
+        got = outcomes(b.broker, ["odd", "good-1"], b.results_path)
+    # Then both ran, the odd one as a first attempt, and the runner logged no error
+    assert not run.errors and not run.stalled, (broken, run)
+    assert got == {"odd": [("succeeded", None)], "good-1": [("succeeded", None)]}, broken
+    assert sorted(b.ran_lines()) == ["ran good-1", "ran odd"]
 
 
 # --- property-based -------------------------------------------------------------------------------
