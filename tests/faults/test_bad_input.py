@@ -197,40 +197,47 @@ def test_an_amqp_message_whose_headers_fill_a_frame_is_settled_dead(backend, tmp
     assert b.ran_lines() == ["ran good-1"]
 
 
-def _store_with_wrong_types(b: Bed, queue: str, task_id: str, body: bytes) -> str:
-    """Store a record whose own scheduling fields have the wrong types, as a broken producer
-    writing straight into the store would. Returns what was broken."""
+def _store_with_wrong_types(b: Bed, queue: str, task_id: str, body: bytes, odd_body: str) -> str:
+    """Store a record whose own scheduling fields have the wrong types, and one (``odd_body``)
+    whose body is not bytes at all, as broken producers writing straight into the store
+    would. Returns what was broken."""
     name = b.backend.NAME
     if name == "sqlite":
-        store(b, queue, [Case("good", body)], [task_id])
+        store(b, queue, [Case("good", body), Case("good", b"{}")], [task_id, odd_body])
         with contextlib.closing(sqlite3.connect(b.broker.path, isolation_level=None)) as db:
             db.execute("UPDATE phlask_tasks SET attempts = 'none yet' WHERE id = ?", (task_id,))
-        return "attempts 'none yet'"
+            db.execute("UPDATE phlask_tasks SET body = 1000000000000000 WHERE id = ?", (odd_body,))
+        return "attempts 'none yet'; a body that is the integer 10^15"
     if name == "mongodb":
         from phlask.brokers.mongodb import producer_document
         doc = producer_document(Message(id=task_id, queue=queue, body=body))
         doc.update(attempts="none yet", priority="high", gen="first")
+        other = producer_document(Message(id=odd_body, queue=queue, body=b"{}"))
+        other["body"] = json.loads(body)  # the envelope as a document, not the bytes the spec asks for
         with b.backend.client() as c:
-            c[b.broker.database][b.broker.collection_name].insert_one(doc)
-        return "attempts 'none yet', priority 'high', gen 'first'"
+            c[b.broker.database][b.broker.collection_name].insert_many([doc, other])
+        return "attempts 'none yet', priority 'high', gen 'first'; a body that is a document"
     from brokers.backend_rabbitmq import publish_raw
     publish_raw(b.broker, queue, body, pika.BasicProperties(message_id=task_id, delivery_mode=2, headers={
         "x-phlask-attempts": "none yet", "x-phlask-not-before": "soon"}))
-    return "x-phlask-attempts 'none yet', x-phlask-not-before 'soon'"
+    store(b, queue, [Case("good", b"1000000000000000")], [odd_body])
+    return "x-phlask-attempts 'none yet', x-phlask-not-before 'soon'; a body that is a number"
 
 
 def test_a_record_whose_own_fields_have_wrong_types_neither_stalls_the_queue_nor_the_runner(
         backend, tmp_path, queue_prefix):
     # Given a record with a valid envelope but scheduling fields of the wrong types, and a good task
     with bed(backend, tmp_path, queue_prefix) as b:
-        broken = _store_with_wrong_types(b, "q", "odd", json.dumps(envelope("odd")).encode())
+        broken = _store_with_wrong_types(b, "q", "odd", json.dumps(envelope("odd")).encode(), "odd-body")
         store(b, "q", [_good("good-1")], ["good-1"])
         # When a runner drains the queue
         run = b.run("q", keyring=False, bound=60)
-        got = outcomes(b.broker, ["odd", "good-1"], b.results_path)
-    # Then both ran, the odd one as a first attempt, and the runner logged no error
+        got = outcomes(b.broker, ["odd", "odd-body", "good-1"], b.results_path)
+    # Then the odd one ran as a first attempt, the one without a body is dead invalid, the
+    # good one ran, and the runner logged no error
     assert not run.errors and not run.stalled, (broken, run)
-    assert got == {"odd": [("succeeded", None)], "good-1": [("succeeded", None)]}, broken
+    assert got == {"odd": [("succeeded", None)], "odd-body": [("dead", "invalid")],
+                   "good-1": [("succeeded", None)]}, broken
     assert sorted(b.ran_lines()) == ["ran good-1", "ran odd"]
 
 

@@ -10,6 +10,7 @@ that follows this layout, and re-exports the public names.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,7 +132,22 @@ def producer_document(message: Message, now: datetime | None = None) -> dict[str
 
 def _bytes(value: Any) -> bytes:
     # The spec says binary; a producer that stored the text as a BSON string gets its UTF-8 back.
-    return value.encode() if isinstance(value, str) else bytes(value or b"")
+    if isinstance(value, str):
+        return value.encode()
+    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value or b"")
+    # A number or a document is no envelope: its text is what the runner refuses as invalid
+    # (bytes(5 ** 20) would allocate 95 trillion bytes, bytes({...}) would raise).
+    return str(value).encode()
+
+
+def _count(value: Any) -> int:
+    """An integer field of a task document (attempts, priority, gen). What a broken producer
+    may have written instead (a string, a date) reads as 0: one odd document must not make
+    every claim of its queue fail."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return 0
+    return int(value)
 
 
 def _result(value: Any) -> dict[str, Any] | None:
@@ -146,8 +162,8 @@ def _json(result: dict[str, Any]) -> str:
 
 def _info(doc: dict[str, Any]) -> TaskInfo:
     return TaskInfo(id=doc["_id"], queue=doc.get("queue", ""), state=doc.get("state", ""),
-                    attempts=int(doc.get("attempts") or 0), body=_bytes(doc.get("body")),
-                    priority=int(doc.get("priority") or 0), run_at=_secs(doc.get("run_at")),
+                    attempts=_count(doc.get("attempts")), body=_bytes(doc.get("body")),
+                    priority=_count(doc.get("priority")), run_at=_secs(doc.get("run_at")),
                     enqueued_at=_secs(doc.get("enqueued_at")), updated_at=_secs(doc.get("updated_at")),
                     reason=doc.get("reason"), result=_result(doc.get("result")),
                     signature=doc.get("signature"), key_id=doc.get("key_id"),

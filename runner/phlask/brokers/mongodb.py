@@ -37,7 +37,7 @@ from ..wire import State
 from .base import Broker, Claim, LeaseLost, Message, TaskInfo
 # The document layout (spec/backends/mongodb.md), re-exported: tests and tools import these from here.
 from .mongo_layout import (CLAIM_SORT, CLAIMS_INDEXES, CLAIMS_SUFFIX, DEFAULT_COLLECTION, INDEXES, MongoTarget,
-                           _bytes, _info, _json, _with_collection, claim_filters, claim_id, now_utc, parse_url,
+                           _bytes, _count, _info, _json, _with_collection, claim_filters, claim_id, now_utc, parse_url,
                            producer_document, redact)
 
 from pymongo import DeleteOne, MongoClient, UpdateOne
@@ -300,7 +300,7 @@ class MongoBroker(Broker):
         d = self._tasks.find_one({"_id": c["task"]}, {"seq": 1, "gen": 1, "gen_token": 1})
         if d is None or d.get("seq") != c["seq"]:
             return c["op"] == "purge"
-        if int(d.get("gen") or 0) >= c["gen"]:
+        if _count(d.get("gen")) >= c["gen"]:
             return d.get("gen") == c["gen"] and d.get("gen_token") == c["token"] and c["op"] != "purge"
         if c["op"] == "purge":
             return self._tasks.delete_one({"_id": c["task"]}).deleted_count == 1
@@ -353,7 +353,8 @@ class MongoBroker(Broker):
             docs += self._call("claim", lambda w=where: list(
                 self._tasks.find(w, {"result": 0}).sort(CLAIM_SORT).limit(limit)))
         epoch = datetime.fromtimestamp(0, timezone.utc)
-        docs.sort(key=lambda d: (-int(d.get("priority") or 0), d.get("run_at") or epoch, str(d.get("seq"))))
+        docs.sort(key=lambda d: (-_count(d.get("priority")),
+                                 d["run_at"] if isinstance(d.get("run_at"), datetime) else epoch, str(d.get("seq"))))
         return docs
 
     def claim(self, queues: Sequence[str], limit: int, lease: float, timeout: float = 0.0) -> list[Claim]:
@@ -373,7 +374,7 @@ class MongoBroker(Broker):
             while docs and len(out) < limit:
                 batch, docs = docs[:limit - len(out)], docs[limit - len(out):]
                 tried.update(d["_id"] for d in batch)
-                gens = [self._gen_claim(d["_id"], d.get("seq"), int(d.get("gen") or 0) + 1, "claim", now, shared,
+                gens = [self._gen_claim(d["_id"], d.get("seq"), _count(d.get("gen")) + 1, "claim", now, shared,
                                         token) for d in batch]
                 done = self._transition(gens, shared)
                 out += [_to_claim(d, g, now) for d, g, ok in zip(batch, gens, done) if ok]
@@ -468,7 +469,7 @@ class MongoBroker(Broker):
             docs = self._call(op, lambda: list(self._tasks.find(where, {"seq": 1, "gen": 1})))
             now, moved = now_utc(), 0
             for i in range(0, len(docs), 500):
-                gens = [self._gen_claim(d["_id"], d.get("seq"), int(d.get("gen") or 0) + 1, op, now, changes)
+                gens = [self._gen_claim(d["_id"], d.get("seq"), _count(d.get("gen")) + 1, op, now, changes)
                         for d in docs[i:i + 500]]
                 moved += sum(self._transition(gens, repair=True))
             return moved
@@ -498,7 +499,7 @@ class MongoBroker(Broker):
 
         def behind(c: dict[str, Any]) -> bool:
             d = docs.get(c["task"])
-            return d is None or d.get("seq") != c.get("seq") or int(d.get("gen") or 0) >= c["gen"]
+            return d is None or d.get("seq") != c.get("seq") or _count(d.get("gen")) >= c["gen"]
 
         gone = [c["_id"] for c in old if behind(c)]
         if gone:
@@ -518,7 +519,7 @@ class MongoBroker(Broker):
 
 
 def _to_claim(doc: dict[str, Any], gen: dict[str, Any], now: datetime) -> Claim:
-    attempts = int(doc.get("attempts") or 0)
+    attempts = _count(doc.get("attempts"))
     lease = Lease(seq=gen["seq"], gen=gen["gen"], token=gen["set"]["lease_token"], attempts=attempts,
                   run_at=doc.get("run_at"))
     return Claim(id=doc["_id"], queue=doc.get("queue", ""), body=_bytes(doc.get("body")), attempt=attempts + 1,

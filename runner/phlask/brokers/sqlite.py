@@ -275,8 +275,9 @@ class SqliteBroker(Broker):
             for queue in dict.fromkeys(queues):
                 rows += _ready(db, queue, now, limit)
                 rows += db.execute(CLAIM_EXPIRED, {"queue": queue, "now": now, "limit": limit}).fetchall()
-            rows.sort(key=lambda r: (-r["priority"], r["run_at"], r["seq"]))
-            claims = [Claim(id=r["id"], queue=r["queue"], body=_bytes(r["body"]), attempt=r["attempts"] + 1,
+            rows.sort(key=lambda r: (-_number(r["priority"]), _number(r["run_at"]), r["seq"]))
+            claims = [Claim(id=r["id"], queue=r["queue"], body=_bytes(r["body"]),
+                            attempt=int(_number(r["attempts"])) + 1,
                             signature=r["signature"], key_id=r["key_id"], receipt=secrets.token_hex(16),
                             claimed_at=now)
                       for r in rows[:limit]]
@@ -377,9 +378,19 @@ def _ready(db: sqlite3.Connection, queue: str, now: float, limit: int) -> list[s
     return rows
 
 
-def _bytes(value: bytes | str) -> bytes:
-    # A producer that bound the body as text despite the CAST still gets its UTF-8 bytes back.
-    return value.encode() if isinstance(value, str) else bytes(value)
+def _number(value: Any) -> float:
+    """A numeric column as stored. SQLite keeps whatever a broken producer wrote (text in an
+    INTEGER column); that reads as 0 rather than failing every claim of the queue."""
+    return value if isinstance(value, (int, float)) else 0
+
+
+def _bytes(value: bytes | str | float) -> bytes:
+    # A producer that bound the body as text despite the CAST still gets its UTF-8 bytes back;
+    # a number is no envelope, and its text is what the runner refuses (bytes(10**15) would
+    # try to allocate a petabyte).
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value).encode()
 
 
 def _json(result: dict[str, Any]) -> str:
