@@ -133,7 +133,7 @@ class Runner:
         # supervisor threads: nothing is created per task that need not be.
         self._scratch = tempfile.mkdtemp(prefix="phlask-runner-")
         if self.s.kill_with_runner:
-            self._watchdog = Watchdog()
+            self._watchdog = Watchdog(slots=2 * self.s.max_processes + 16)
         if self.s.contain_escapes and not supervise.become_subreaper():
             log.warning("could not become a child subreaper; processes that escape their task's "
                         "process group will not be cleaned up")

@@ -2,49 +2,86 @@
 
 Task processes live in process groups of their own, so they would outlive a runner killed
 with SIGKILL and run on unsupervised, with no timeout, while another runner re-runs them.
-The runner starts this small watchdog once; it sends "+PGID" when a task starts and
-"-PGID" when it has been reaped, through a pipe. When the pipe reaches end of file (the
-runner exited, however it exited), the watchdog SIGKILLs every group still registered.
+The runner starts this small watchdog process once and shares with it a table of
+process-group ids (a memfd mapped by both). The runner writes a group id into a free slot
+when a task starts and zeroes it when the task has been reaped: a plain memory store, no
+system call and no wake-up of the watchdog. The watchdog sleeps on a pipe from the runner;
+when the pipe reaches end of file (the runner exited, however it exited), it SIGKILLs every
+group left in the table.
 
-This costs one short pipe write per task start and end, where setting PR_SET_PDEATHSIG
-per task would cost an extra exec (setpriv) or a slow, thread-unsafe preexec_fn, and
-would only reach the group leader, not its children.
+Should the table ever be full, a group is sent down the pipe instead ("+PGID" / "-PGID"
+lines), as the first version of this module did for every task.
+
+This costs two memory stores per task, where setting PR_SET_PDEATHSIG per task would cost
+an extra exec (setpriv) or a slow, thread-unsafe preexec_fn, and would only reach the group
+leader, not its children.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
 
+_SLOT = struct.Struct("=q")
+
 
 class Watchdog:
-    """The runner's side: start the watchdog process, register and unregister groups."""
+    """The runner's side: start the watchdog process, register and unregister groups.
 
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "phlask.watchdog"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, env={"PATH": os.defpath})
+    ``slots`` is how many groups the shared table holds (at least the runner's
+    ``max_processes``); more spill over to the pipe.
+    """
+
+    def __init__(self, slots: int = 64) -> None:
+        self._slots = max(1, slots)
+        self._memfd = os.memfd_create("phlask-watchdog", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(self._memfd, self._slots * _SLOT.size)
+            self._table = mmap.mmap(self._memfd, self._slots * _SLOT.size)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "phlask.watchdog", str(self._memfd), str(self._slots)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, close_fds=True, pass_fds=(self._memfd,), env={"PATH": os.defpath})
+        finally:
+            os.close(self._memfd)  # the mapping and the child keep the memory alive
         self._fd = self._proc.stdin.fileno()  # type: ignore[union-attr]
         self._lock = threading.Lock()
+        self._free = list(range(self._slots - 1, -1, -1))
+        self._slot_of: dict[int, int] = {}
 
     def _send(self, line: str) -> None:
         try:
-            with self._lock:
-                os.write(self._fd, line.encode())
+            os.write(self._fd, line.encode())
         except OSError:
             pass  # the watchdog is gone; tasks are still supervised normally
 
     def add(self, pgid: int) -> None:
-        self._send(f"+{pgid}\n")
+        with self._lock:
+            if self._free:
+                slot = self._slot_of[pgid] = self._free.pop()
+                _SLOT.pack_into(self._table, slot * _SLOT.size, pgid)
+                return
+            self._send(f"+{pgid}\n")
 
     def remove(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
+        with self._lock:
+            slot = self._slot_of.pop(pgid, None)
+            if slot is None:
+                self._send(f"-{pgid}\n")
+                return
+            _SLOT.pack_into(self._table, slot * _SLOT.size, 0)
+            self._free.append(slot)
 
     def close(self) -> None:
         """Normal shutdown: every task has been reaped, so the watchdog has nothing to kill."""
+        with self._lock:
+            self._table[:] = bytes(len(self._table))
+            self._slot_of.clear()
         try:
             self._proc.stdin.close()  # type: ignore[union-attr]
         except OSError:
@@ -54,21 +91,24 @@ class Watchdog:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        self._table.close()
 
 
 def main() -> None:
+    fd, slots = int(sys.argv[1]), int(sys.argv[2])
+    table = mmap.mmap(fd, slots * _SLOT.size)
     groups: set[int] = set()
-    # A terminal's Ctrl-C, or a service manager's SIGTERM to the whole group, is for the
-    # runner, which stops its tasks itself; this process leaves when the runner does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    for raw in sys.stdin.buffer:
+    for raw in sys.stdin.buffer:  # only overflow lines, then end of file
         line = raw.strip()
         if line[:1] == b"+":
             groups.add(int(line[1:]))
         elif line[:1] == b"-":
             groups.discard(int(line[1:]))
-    for pgid in groups:  # end of file: the runner is gone
+    # End of file: the runner is gone.
+    groups.update(pgid for (pgid,) in _SLOT.iter_unpack(table) if pgid > 0)
+    for pgid in groups:
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
