@@ -81,6 +81,23 @@ def my_zombies() -> list[int]:
     return out
 
 
+@pytest.fixture(autouse=True, params=["posix_spawn", "popen"])
+def spawn_path(request, monkeypatch, tmp_path_factory):
+    """Every test runs on both ways a process starts: posix_spawn, taken when the spec's
+    working directory is the process's own (most specs here use TASKS), and Popen."""
+    monkeypatch.chdir(TASKS if request.param == "posix_spawn" else tmp_path_factory.mktemp("elsewhere"))
+    return request.param
+
+
+def test_the_spawn_path_is_the_one_asked_for(spawn_path, monkeypatch):
+    calls = []
+    real = os.posix_spawn
+    monkeypatch.setattr(supervise.os, "posix_spawn", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    out = run(shell("exit_code.sh", "0"))
+    assert out.exit_code == 0 and out.spawn_error is None
+    assert calls == ([SH] if spawn_path == "posix_spawn" else [])
+
+
 TRICKY_ARGS = [
     "with space",
     "it's \"quoted\"",

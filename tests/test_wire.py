@@ -49,3 +49,17 @@ def test_every_schema_property_documents_itself():
 def test_installed_package_reads_the_same_contract():
     # In a source checkout the package reads spec/ itself; a wheel carries a copy (pyproject force-include).
     assert _contract.task_schema() == json.loads((SPEC / "task.schema.json").read_text())
+
+
+def test_format_unix_matches_format_ts_to_the_millisecond():
+    # The runner formats instants with format_unix (no datetime per call); it must agree
+    # with format_ts, which rounds as datetime.fromtimestamp does.
+    import random
+    from datetime import datetime, timezone
+
+    from phlask.producer import format_ts, format_unix
+    rng = random.Random(7)
+    samples = [0.0, 0.0005, 0.9995, 1494918909.9229994, 1_700_000_000.0, 1e-7, 2**31 - 0.0004]
+    samples += [rng.uniform(0, 4e9) for _ in range(20_000)] + [round(rng.uniform(0, 4e9), 3) for _ in range(5_000)]
+    for ts in samples:
+        assert format_unix(ts) == format_ts(datetime.fromtimestamp(ts, timezone.utc)), ts

@@ -68,6 +68,25 @@ def format_ts(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+_second: tuple[int, str] = (-1, "")
+
+
+def format_unix(ts: float) -> str:
+    """:func:`format_ts` of Unix seconds ``ts``, without building a datetime: the runner
+    formats three instants per task (deadline, start, end)."""
+    global _second
+    frac, whole = math.modf(ts)  # as datetime.fromtimestamp rounds, to the microsecond
+    us = round(frac * 1e6)
+    sec = int(whole)
+    if us < 0:
+        sec, us = sec - 1, us + 1_000_000
+    sec, us = sec + us // 1_000_000, us % 1_000_000
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{us // 1000:03d}Z"
+
+
 def parse_ts(text: str) -> datetime:
     """Parse an RFC 3339 timestamp (already validated by the schema) to an aware datetime."""
     text = text.upper()

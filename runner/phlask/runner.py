@@ -1,9 +1,11 @@
 """The runner loop: claim -> decode/verify -> spawn -> reap -> settle.
 
-One thread (the caller's) owns the broker: it claims, renews leases and settles. Each
-running task has a worker thread that only supervises its process (supervise.run) and
-hands the outcome back through a queue. The loop knows nothing of SQL, BSON or AMQP and
-the supervisor knows nothing of brokers.
+One thread (the caller's) does everything: it claims, renews leases and settles through
+the broker, and between broker calls it drives one :class:`phlask.supervise.Supervisor`
+that watches every running process (one ``poll``, no thread per task). Should a broker
+call block (an outage being retried), a standby thread takes over the supervisor until
+the call returns, so timeouts are still enforced and output still drained. The loop knows
+nothing of SQL, BSON or AMQP and the supervisor knows nothing of brokers.
 
 >>> from phlask import connect
 >>> from phlask.runner import Runner
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue as queue_mod
 import random
 import resource
 import shutil
@@ -30,11 +31,11 @@ from typing import Any
 
 from . import supervise
 from .adapters import AdapterTable
-from .brokers.base import Broker, Claim, LeaseLost
+from .brokers.base import Broker, Claim, LeaseLost, Settle
 from .config import Settings
 from .envelope import Envelope, decode
 from .errors import BrokerError, EnvelopeError, TaskRejected
-from .producer import format_ts, parse_ts
+from .producer import format_unix, parse_ts
 from .signing import Keyring
 from .watchdog import Watchdog
 from .wire import ENVELOPE_MAX_BYTES, ENV_DENIED_NAMES, ENV_DENIED_PREFIXES, DeadReason, State
@@ -70,7 +71,6 @@ class _Running:
     envelope: Envelope
     spec: supervise.ProcessSpec
     workdir: str | None  # a private directory for inline code, removed after the attempt
-    cancel: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
     lease_lost: bool = False
 
@@ -97,18 +97,21 @@ class Runner:
         self.keyring = Keyring(settings.keys)
         self.limits = supervise.Limits(**settings.limits) if settings.limits else None
         self.stats = Stats()
-        self._done: queue_mod.Queue[_Running] = queue_mod.Queue()
         self._running: dict[int, _Running] = {}
-        self._unsettled: list[tuple[Claim, str, dict[str, Any] | None, str | None, float]] = []
+        self._sup: supervise.Supervisor | None = None
+        self._sup_lock = threading.Lock()
+        self._stepped = time.monotonic()  # when the loop last drove the supervisor
+        self._finished: list[tuple[int, supervise.Outcome]] = []  # collected by the standby thread
+        self._ended = threading.Event()
+        self._pending: list[Settle] = []  # settled with the broker at the next turn of the loop
         self._stopping = False
         self._retry_due = 0.0  # drain mode waits for the retries it scheduled itself
         self._stop_deadline = 0.0
         self._hard_stop = False
         self._host = socket.gethostname()
         self._roots = [Path(r) for r in settings.roots]
-        self._work: queue_mod.SimpleQueue[_Running | None] = queue_mod.SimpleQueue()
-        self._workers: list[threading.Thread] = []
         self._scratch = ""
+        self._cwd = str(self._roots[0])
         self._seq = 0
         self._resolved: dict[str, tuple[float, str]] = {}
         # Resource limits go through util-linux's prlimit, which sets them and execs the task:
@@ -129,25 +132,30 @@ class Runner:
     def run(self) -> Stats:
         """Run until drained (or stopped, in daemon mode). Returns the totals."""
         restore = self._install_signals()
-        # One scratch directory per run (result files, inline code) and a fixed pool of
-        # supervisor threads: nothing is created per task that need not be.
+        # One scratch directory per run (result files, inline code) and one supervisor:
+        # nothing is created per task that need not be.
         self._scratch = tempfile.mkdtemp(prefix="phlask-runner-")
+        try:
+            self._cwd = os.getcwd()  # file tasks start here (and fastest: supervise.Supervisor)
+        except OSError:  # the runner's own directory was removed
+            self._cwd = str(self._roots[0])
+        self._sup = supervise.Supervisor()
+        self._ended.clear()
         if self.s.kill_with_runner:
             self._watchdog = Watchdog(slots=2 * self.s.max_processes + 16)
         if self.s.contain_escapes and not supervise.become_subreaper():
             log.warning("could not become a child subreaper; processes that escape their task's "
                         "process group will not be cleaned up")
-        self._workers = [threading.Thread(target=self._worker, name=f"phlask-worker-{i}", daemon=True)
-                         for i in range(self.s.max_processes)]
-        for t in self._workers:
-            t.start()
+        standby = threading.Thread(target=self._standby, name="phlask-standby", daemon=True)
+        standby.start()
         try:
             self._loop()
         finally:
-            for _ in self._workers:
-                self._work.put(None)
-            for t in self._workers:
-                t.join(timeout=5)
+            self._ended.set()
+            self._sup.wake()
+            standby.join(timeout=5)
+            with self._sup_lock:
+                self._sup.close()  # nothing is left running after the loop; this is a safety net
             shutil.rmtree(self._scratch, ignore_errors=True)
             if self._watchdog:
                 self._watchdog.close()
@@ -168,8 +176,9 @@ class Runner:
         if hard and not self._hard_stop:
             self._hard_stop = True
             log.warning("stopping now: killing %d running task(s); they return to the queue", len(self._running))
-            for r in self._running.values():
-                self._kill(r, hard=True)
+        # May run in another thread or a signal handler: the loop does the killing.
+        if self._sup is not None:
+            self._sup.wake()
 
     # --- loop --------------------------------------------------------------------------
 
@@ -192,22 +201,27 @@ class Runner:
             self._collect()
             now = time.monotonic()
             if self._stopping:
-                if not self._running and not self._unsettled:
+                if not self._running and not self._pending:
                     break
                 if now >= self._stop_deadline:
-                    for r in self._running.values():
+                    for r in list(self._running.values()):
                         self._kill(r, hard=self._hard_stop)
             try:
-                if self._unsettled:
-                    self._retry_settles()
                 if self._running and now >= next_renew:
                     self._renew()
                     next_renew = now + renew_every
                 claimed = 0
-                free = self.s.max_processes - len(self._running)
-                if free > 0 and not self._stopping:
-                    claims = self.broker.claim(self.s.queues, free, self.s.lease,
-                                               timeout=0.0 if self._running else wait)
+                free = 0 if self._stopping else self.s.max_processes - len(self._running)
+                if free > 0 or self._pending:
+                    # One turn: settle what finished, claim for the free slots.
+                    settles, self._pending = self._pending, []
+                    try:
+                        errors, claims = self.broker.settle_and_claim(
+                            settles, self.s.queues, free, self.s.lease, timeout=0.0 if self._running else wait)
+                    except BaseException:
+                        self._pending[:0] = settles  # keep the outcomes; settle them when the broker is back
+                        raise
+                    self._settled(settles, errors)
                     for c in claims:
                         self._start(c)
                     claimed = len(claims)
@@ -228,28 +242,53 @@ class Runner:
                 next_progress = now + 0.5
             if claimed:
                 continue
-            if (not self.s.daemon and not self._running and not self._unsettled
+            if (not self.s.daemon and not self._running and not self._pending
                     and (self._stopping or now >= self._retry_due)):
                 break  # drained: nothing ready, nothing running, no retry of ours pending
             self._sleep(wait if not self._running else min(wait, renew_every))
 
     def _sleep(self, seconds: float) -> None:
-        """Wait for a task to finish, at most ``seconds`` (no busy spin, prompt reaping)."""
-        try:
-            r = self._done.get(timeout=max(seconds, 0.001))
-        except queue_mod.Empty:
-            return
-        self._done.put(r)
+        """Supervise until a task finishes, at most ``seconds`` (no busy spin, prompt reaping)."""
+        self._step(max(seconds, 0.001))
 
     def _collect(self) -> None:
-        while True:
-            try:
-                r = self._done.get_nowait()
-            except queue_mod.Empty:
-                return
-            outcome = r.outcome  # type: ignore[attr-defined]
-            self._running.pop(id(r), None)
+        self._step(0)
+
+    def _step(self, timeout: float) -> None:
+        """Drive the supervisor (``timeout`` 0: one round without blocking) and settle every
+        task that finished, here or while the standby thread was driving."""
+        assert self._sup is not None
+        with self._sup_lock:
+            done = self._sup.wait(timeout)
+            self._stepped = time.monotonic()
+            if self._finished:
+                done, self._finished = self._finished + done, []
+        watchdog = self._watchdog
+        for key, outcome in done:
+            r = self._running.pop(key, None)
+            if r is None:
+                continue
+            if watchdog and r.pid:
+                watchdog.remove(r.pid)  # reaped: the pid may belong to someone else from now on
+            r.pid = None
             self._settle_outcome(r, outcome)
+
+    def _standby(self) -> None:
+        """Drive the supervisor while the loop is stuck in a broker call for long."""
+        sup = self._sup
+        assert sup is not None
+        while not self._ended.wait(0.25):
+            while not self._ended.is_set() and self._running and time.monotonic() - self._stepped >= 0.5:
+                if not self._sup_lock.acquire(blocking=False):
+                    break  # the loop is supervising (a long wait) right now
+                try:
+                    self._finished += sup.wait(0.05)
+                    idle = not len(sup)
+                finally:
+                    self._sup_lock.release()
+                if idle:
+                    break
+                time.sleep(0.005)  # let the loop have the supervisor back the moment it wants it
 
     # --- start -------------------------------------------------------------------------
 
@@ -265,33 +304,21 @@ class Runner:
             return
         self._running[id(r)] = r
         self.stats.started += 1
-        self._work.put(r)
-
-    def _worker(self) -> None:
-        while (r := self._work.get()) is not None:
-            self._supervise(r)
-
-    def _supervise(self, r: _Running) -> None:
-        watchdog = self._watchdog
-
-        def on_start(pid: int) -> None:
-            r.pid = pid
-            if watchdog:
-                watchdog.add(pid)
+        assert self._sup is not None
         try:
-            outcome = supervise.run(r.spec, cancel=r.cancel, on_start=on_start)
-            pid, r.pid = r.pid, None  # reaped: the pid may belong to someone else from now on
-            if watchdog and pid:
-                watchdog.remove(pid)
+            with self._sup_lock:
+                pid = self._sup.start(r.spec, id(r))
         except Exception as exc:  # never lose a task to a supervisor bug
             log.exception("supervisor failed for task %s", r.claim.id)
+            self._running.pop(id(r), None)
             now = time.time()
-            outcome = supervise.Outcome(exit_code=None, signal=None, timed_out=False, cancelled=r.cancel.is_set(),
-                                        started_at=now, finished_at=now, duration=0.0, stdout_tail=b"",
-                                        stderr_tail=b"", stdout_bytes=0, stderr_bytes=0, result=None,
-                                        result_error=None, spawn_error=f"supervisor error: {exc}", pid=None)
-        r.outcome = outcome  # type: ignore[attr-defined]
-        self._done.put(r)
+            self._settle_outcome(r, supervise.Outcome(started_at=now, finished_at=now,
+                                                      spawn_error=f"supervisor error: {exc}"))
+            return
+        if pid is not None:
+            r.pid = pid
+            if self._watchdog:
+                self._watchdog.add(pid)
 
     def _prepare(self, claim: Claim) -> _Running:
         """Every check the spec orders before a process starts. Raises TaskRejected."""
@@ -314,7 +341,7 @@ class Runner:
         try:
             if env.file:
                 script = self._resolve_file(env.file)
-                cwd = str(self._roots[0])
+                cwd = self._cwd
             else:
                 if not self.s.allow_inline:
                     raise TaskRejected(DeadReason.INLINE_REFUSED,
@@ -333,7 +360,7 @@ class Runner:
                 "PHLASK_TASK_ID": env.id,
                 "PHLASK_ATTEMPT": str(claim.attempt),
                 "PHLASK_QUEUE": env.queue,
-                "PHLASK_DEADLINE": format_ts(_utc(deadline)),
+                "PHLASK_DEADLINE": format_unix(deadline),
                 "PHLASK_RESULT_FILE": result_file,
             })
             log_path = None
@@ -396,7 +423,8 @@ class Runner:
         """Kill what tasks left behind outside their process groups (setsid escapees):
         as a subreaper the runner inherits them when their parents exit."""
         self._next_sweep = time.monotonic() + 1.0
-        live = [r.pid for r in list(self._running.values()) if r.pid]
+        with self._sup_lock:
+            live = self._sup.pids() if self._sup else []
         try:
             killed = supervise.kill_orphans(live, min_age=1.0)
         except OSError as exc:
@@ -406,12 +434,9 @@ class Runner:
             log.warning("killed %d process(es) that escaped their task's process group: %s", len(killed), killed)
 
     def _kill(self, r: _Running, hard: bool) -> None:
-        r.cancel.set()
-        if hard and r.pid:
-            try:
-                os.killpg(r.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        if self._sup is not None:
+            with self._sup_lock:
+                self._sup.cancel(id(r), hard=hard)
 
     # --- settle ------------------------------------------------------------------------
 
@@ -428,8 +453,8 @@ class Runner:
             "exit_code": o.exit_code if o else None,
             "signal": o.signal if o else None,
             "timed_out": bool(o and o.timed_out),
-            "started_at": format_ts(_utc(o.started_at if o else now)),
-            "finished_at": format_ts(_utc(o.finished_at if o else now)),
+            "started_at": format_unix(o.started_at if o else now),
+            "finished_at": format_unix(o.finished_at if o else now),
             "duration": round(o.duration, 6) if o else 0.0,
             "stdout_tail": o.stdout_tail.decode("utf-8", "replace") if o else "",
             "stderr_tail": o.stderr_tail.decode("utf-8", "replace") if o else "",
@@ -461,8 +486,6 @@ class Runner:
             return
         if o.cancelled and self._stopping:
             self._settle(claim, "release", None)
-            self.stats.released += 1
-            log.info("task %s returned to the queue (shutdown)", claim.id)
             return
         error = None
         if o.spawn_error:
@@ -491,38 +514,36 @@ class Runner:
         self._log_task(claim, env, result)
 
     def _settle(self, claim: Claim, how: str, result: dict[str, Any] | None, *, reason: str | None = None,
-                delay: float = 0.0, record: bool = True) -> None:
-        try:
-            if how == "succeed":
-                self.broker.succeed(claim, result)  # type: ignore[arg-type]
+                delay: float = 0.0) -> None:
+        """Queue a settle for the next turn of the loop (:meth:`Broker.settle_and_claim`)."""
+        self._pending.append(Settle(claim, how, result, None if reason is None else str(reason), delay))
+
+    def _settled(self, settles: list[Settle], errors: list[Exception | None]) -> None:
+        for s, exc in zip(settles, errors):
+            claim = s.claim
+            if isinstance(exc, LeaseLost):
+                self.stats.lost += 1
+                log.warning("task %s: lease lost before it could be settled; it will run again elsewhere", claim.id)
+                continue
+            if exc is not None:  # keep the outcome and settle it when the broker is back
+                log.warning("task %s: could not settle (%s); will retry", claim.id, exc)
+                self._pending.append(s)
+                continue
+            if s.how == "succeed":
                 self.stats.succeeded += 1
-            elif how == "retry":
-                self.broker.retry(claim, result, delay)  # type: ignore[arg-type]
+            elif s.how == "retry":
                 self.stats.retried += 1
-                self._retry_due = max(self._retry_due, time.monotonic() + delay)
-            elif how == "dead":
-                self.broker.dead(claim, reason, result)  # type: ignore[arg-type]
+                self._retry_due = max(self._retry_due, time.monotonic() + s.delay)
+            elif s.how == "dead":
                 self.stats.dead += 1
             else:
-                self.broker.release(claim)
-        except LeaseLost:
-            self.stats.lost += 1
-            log.warning("task %s: lease lost before it could be settled; it will run again elsewhere", claim.id)
-            return
-        except Exception as exc:  # keep the outcome and settle it when the broker is back
-            log.warning("task %s: could not settle (%s); will retry", claim.id, exc)
-            self._unsettled.append((claim, how, result, reason, delay))
-            return
-        if record and self.results is not None and result is not None:
-            try:
-                self.results.record(claim, result)
-            except Exception as exc:  # results are a report, never a reason to stop
-                log.warning("task %s: could not record result (%s)", claim.id, exc)
-
-    def _retry_settles(self) -> None:
-        pending, self._unsettled = self._unsettled, []
-        for claim, how, result, reason, delay in pending:
-            self._settle(claim, how, result, reason=reason, delay=delay)
+                self.stats.released += 1
+                log.info("task %s returned to the queue (shutdown)", claim.id)
+            if self.results is not None and s.result is not None:
+                try:
+                    self.results.record(claim, s.result)
+                except Exception as exc2:  # results are a report, never a reason to stop
+                    log.warning("task %s: could not record result (%s)", claim.id, exc2)
 
     def _renew(self) -> None:
         by_claim = {id(r.claim): r for r in self._running.values()}
@@ -564,6 +585,3 @@ def backoff_delay(env: Envelope, attempt: int, rng: random.Random | None = None)
     return delay
 
 
-def _utc(ts: float):
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(ts, timezone.utc)

@@ -1,14 +1,17 @@
-"""Run one task as a supervised OS process. Knows nothing of brokers or envelopes.
+"""Run tasks as supervised OS processes. Knows nothing of brokers or envelopes.
 
-:func:`run` starts ``argv`` in its own session and process group with exactly the
-environment it is given, feeds it stdin, drains stdout and stderr into bounded tails,
-enforces a timeout (SIGTERM to the group, SIGKILL after a grace), honours a cancel
-event the same way, kills whatever is left of the group when the leader exits, reaps
-the child, and reads the optional JSON result file. It never raises for anything the
-task does: failures to start are reported in :attr:`Outcome.spawn_error`.
+A :class:`Supervisor` starts each ``argv`` in its own session and process group with
+exactly the environment it is given, feeds it stdin, drains stdout and stderr into
+bounded tails, enforces a timeout (SIGTERM to the group, SIGKILL after a grace), honours
+a cancel the same way, kills whatever is left of the group when the leader exits, reaps
+the child, and reads the optional JSON result file. It never raises for anything a task
+does: failures to start are reported in :attr:`Outcome.spawn_error`. :func:`run` is the
+one-process form.
 
-Everything happens in the calling thread (one ``selectors`` loop, no helper threads, no
-signal handlers, no module state), so a runner can call it from many worker threads.
+A supervisor is driven from one thread (one ``poll`` over every task's pipes and pidfd;
+no thread per task, no signal handlers, no module state): the runner's loop calls
+:meth:`Supervisor.wait` between its broker calls. Separate supervisors (and :func:`run`
+calls) in separate threads do not interfere.
 
 Log format (``ProcessSpec.log_path``): the file is opened once in append mode. A run
 writes ``==> phlask: start pid=N argv=[...] <==``, then the output exactly as received,
@@ -27,8 +30,9 @@ import ctypes
 import errno
 import json
 import os
+import math
 import resource
-import selectors
+import select
 import signal
 import stat
 import subprocess
@@ -297,6 +301,415 @@ def _leader_exited(pid: int) -> bool:
         return True
 
 
+# Signals whose inherited disposition a task must not keep: Python ignores SIGPIPE and
+# SIGXFSZ, a runner started under nohup ignores SIGHUP, and an ignored signal stays ignored
+# across exec. (Popen's restore_signals covers only the first two.)
+_SIGDEF = tuple(getattr(signal, n) for n in (
+    "SIGPIPE", "SIGXFSZ", "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM",
+    "SIGCHLD", "SIGTSTP", "SIGTTIN", "SIGTTOU") if hasattr(signal, n))
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+class _Child:
+    """One supervised process: its pipes, clock and what is known of it so far."""
+
+    __slots__ = ("key", "spec", "out", "log", "pid", "popen", "pidfd", "fds", "tails", "pending",
+                 "t0", "term_deadline", "kill_deadline", "drain_deadline", "exited", "open_pipes",
+                 "cancel_requested")
+
+    def __init__(self, key: Any, spec: ProcessSpec, out: Outcome, log: _Log, t0: float):
+        self.key, self.spec, self.out, self.log, self.t0 = key, spec, out, log, t0
+        self.pid = 0
+        self.popen: subprocess.Popen | None = None
+        self.pidfd: int | None = None
+        self.fds: dict[str, int] = {}  # "stdin" / "stdout" / "stderr" -> fd while open
+        self.tails = (_Tail(spec.tail_bytes), _Tail(spec.tail_bytes))
+        self.pending = memoryview(spec.stdin or b"")
+        self.term_deadline = t0 + spec.timeout
+        self.kill_deadline: float | None = None  # set once SIGTERM is sent
+        self.drain_deadline: float | None = None  # set once the leader has exited
+        self.exited = False
+        self.open_pipes = 2
+        self.cancel_requested = False
+
+
+class Supervisor:
+    """Supervise many processes from one thread: one ``poll`` over every task's pipes and
+    pidfd, no thread per task.
+
+    :meth:`start` spawns a process for a :class:`ProcessSpec` under a caller's key;
+    :meth:`wait` feeds, drains, enforces timeouts (SIGTERM to the group, SIGKILL after the
+    grace), kills what is left of a group when its leader exits, reaps, and returns the
+    ``(key, Outcome)`` of every process that finished; :meth:`cancel` stops one like a
+    timeout (or at once with ``hard``). Only :meth:`wake` may be called from another thread
+    (or a signal handler): it makes a blocked :meth:`wait` return early.
+
+    Processes start with ``posix_spawn`` (one vfork-style clone, no Python between fork and
+    exec) when nothing needs the slower ``subprocess.Popen``: an interpreter given as a path,
+    no resource limits set in the child, and a working directory that is this process's own
+    (Python's ``posix_spawn`` cannot change directory). Otherwise ``Popen`` is used, with the
+    same result. Descriptors are never leaked: the spawn path requires every descriptor of
+    this process above 2 to be close-on-exec, which :func:`seal_descriptors` ensures.
+    """
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._by_fd: dict[int, tuple[_Child, str]] = {}
+        self._procs: dict[Any, _Child] = {}
+        self._done: list[tuple[Any, Outcome]] = []
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | _CLOEXEC)
+        self._poll.register(self._wake_r, select.POLLIN)
+        self._woken = False
+        self._cwd: str | None = None
+        self._cwd_checked = 0.0
+        seal_descriptors()
+
+    def __len__(self) -> int:
+        return len(self._procs)
+
+    def pids(self) -> list[int]:
+        """The pids of the processes still supervised (spawned and not yet reaped)."""
+        return [p.pid for p in self._procs.values()]
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start(self, spec: ProcessSpec, key: Any, on_start: Callable[[int], None] | None = None) -> int | None:
+        """Start ``spec`` under ``key`` and return its pid. A process that cannot be started
+        is not an exception: None is returned and its outcome (``spawn_error``) comes with
+        the next :meth:`wait`. If ``on_start(pid)`` raises, the process group is killed and
+        reaped and the exception propagates."""
+        out = Outcome()
+        log = _Log(spec.log_path)
+        out.started_at = time.time()
+        t0 = time.monotonic()
+        p = _Child(key, spec, out, log, t0)
+        try:
+            if not spec.argv:
+                raise ValueError("argv is empty")
+            self._spawn(p)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            out.spawn_error = _spawn_error(exc, spec)
+            out.finished_at = time.time()
+            out.duration = time.monotonic() - t0
+            log.marker(f"phlask: could not start argv={spec.argv!r}: {out.spawn_error}")
+            log.close("spawn failed")
+            out.log_error = log.error
+            self._done.append((key, out))
+            return None
+        out.pid = p.pid
+        log.marker(f"phlask: start pid={p.pid} argv={spec.argv!r}")
+        try:
+            p.pidfd = os.pidfd_open(p.pid)
+        except (AttributeError, OSError):
+            p.pidfd = None
+        for name, fd in p.fds.items():
+            self._by_fd[fd] = (p, name)
+            self._poll.register(fd, select.POLLOUT if name == "stdin" else select.POLLIN)
+        if p.pidfd is not None:
+            self._by_fd[p.pidfd] = (p, "exit")
+            self._poll.register(p.pidfd, select.POLLIN)
+        self._procs[key] = p
+        if on_start is not None:
+            try:
+                on_start(p.pid)
+            except BaseException:
+                self._abort(p)
+                raise
+        return p.pid
+
+    def _spawn(self, p: _Child) -> None:
+        spec = p.spec
+        limits = spec.limits.rlimits() if spec.limits else []
+        if limits or "/" not in spec.argv[0] or not self._is_cwd(spec.cwd):
+            self._popen(p, limits)
+            return
+        r_out, w_out = os.pipe2(_CLOEXEC)
+        r_err, w_err = os.pipe2(_CLOEXEC)
+        r_in = w_in = None
+        try:
+            if len(p.pending):
+                r_in, w_in = os.pipe2(_CLOEXEC)
+                actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, r_in, 0)]
+            else:
+                actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+            actions += [(os.POSIX_SPAWN_DUP2, w_out, 1), (os.POSIX_SPAWN_DUP2, w_err, 2)]
+            p.pid = os.posix_spawn(spec.argv[0], spec.argv, spec.env, file_actions=actions, setsid=True,
+                                   setsigdef=_SIGDEF, setsigmask=())
+        except BaseException:
+            for fd in (r_out, r_err, w_in):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (w_out, w_err, r_in):
+                if fd is not None:
+                    os.close(fd)
+        p.fds = {"stdout": r_out, "stderr": r_err}
+        if w_in is not None:
+            os.set_blocking(w_in, False)  # the child may never read it
+            p.fds["stdin"] = w_in
+
+    def _popen(self, p: _Child, limits: list[tuple[int, tuple[int, int]]]) -> None:
+        preexec = None
+        if limits:
+            # preexec_fn forces fork() instead of vfork(), so it is used only when needed.
+            def preexec() -> None:
+                for res, value in limits:
+                    resource.setrlimit(res, value)
+        spec = p.spec
+        proc = subprocess.Popen(
+            spec.argv, stdin=subprocess.PIPE if len(p.pending) else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=spec.env, cwd=spec.cwd,
+            close_fds=True, start_new_session=True, preexec_fn=preexec, bufsize=0,
+        )
+        p.popen, p.pid = proc, proc.pid
+        p.fds = {"stdout": proc.stdout.fileno(), "stderr": proc.stderr.fileno()}  # type: ignore[union-attr]
+        if proc.stdin is not None:
+            os.set_blocking(proc.stdin.fileno(), False)
+            p.fds["stdin"] = proc.stdin.fileno()
+
+    def _is_cwd(self, path: str) -> bool:
+        now = time.monotonic()
+        if self._cwd is None or now - self._cwd_checked > 1.0:
+            try:
+                self._cwd = os.getcwd()
+            except OSError:
+                self._cwd = ""
+            self._cwd_checked = now
+        return path == self._cwd
+
+    # --- control -------------------------------------------------------------------------
+
+    def cancel(self, key: Any, hard: bool = False) -> None:
+        """Stop the process of ``key`` like a timeout (SIGTERM, SIGKILL after its grace),
+        marked cancelled; with ``hard``, SIGKILL its group at once. A process that has
+        already exited on its own keeps its own outcome."""
+        p = self._procs.get(key)
+        if p is None or p.exited or p.drain_deadline is not None:
+            return
+        p.cancel_requested = True
+        if hard and p.kill_deadline != float("inf") and not _leader_exited(p.pid):
+            p.out.cancelled, p.out.timed_out = True, False
+            p.kill_deadline = float("inf")
+            _killpg(p.pid, signal.SIGKILL)
+
+    def wake(self) -> None:
+        """Make a :meth:`wait` in progress return soon. Safe from any thread or a signal handler."""
+        try:
+            os.write(self._wake_w, b"w")
+        except OSError:  # full (a wake-up is pending anyway) or closed
+            pass
+
+    def close(self) -> None:
+        """Kill and reap every process still supervised, and release the descriptors."""
+        for p in list(self._procs.values()):
+            self._abort(p)
+        self._poll.unregister(self._wake_r)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Any, Outcome]]:
+        """Supervise until at least one process finished, :meth:`wake` was called, or
+        ``timeout`` seconds passed (None: no limit; 0: one non-blocking round). Returns the
+        ``(key, Outcome)`` of every process that finished, possibly none."""
+        end = None if timeout is None else time.monotonic() + timeout
+        self._woken = False
+        while True:
+            now = time.monotonic()
+            for p in list(self._procs.values()):
+                self._advance(p, now)
+            if self._done or self._woken:
+                break
+            wait = float("inf") if end is None else end - now
+            if wait <= 0:
+                if timeout != 0:
+                    break
+                wait = 0.0
+            for p in self._procs.values():
+                wait = min(wait, self._next_event(p, now))
+            events = self._poll.poll(None if wait == float("inf") else max(0, math.ceil(wait * 1000)))
+            for fd, mask in events:
+                self._event(fd, mask)
+            if timeout == 0:
+                now = time.monotonic()
+                for p in list(self._procs.values()):
+                    self._advance(p, now)
+                break
+        done, self._done = self._done, []
+        return done
+
+    @staticmethod
+    def _next_event(p: _Child, now: float) -> float:
+        wait = float("inf")
+        if not p.exited and p.kill_deadline is None:
+            wait = p.term_deadline - now
+        if p.kill_deadline is not None:
+            wait = min(wait, p.kill_deadline - now)
+        if p.drain_deadline is not None:
+            wait = min(wait, p.drain_deadline - now)
+        if p.pidfd is None and not p.exited:
+            wait = min(wait, _EXIT_POLL)
+        return max(wait, 0.0)
+
+    def _event(self, fd: int, mask: int) -> None:
+        if fd == self._wake_r:
+            try:
+                while os.read(fd, 512):
+                    pass
+            except BlockingIOError:
+                pass
+            self._woken = True
+            return
+        hit = self._by_fd.get(fd)
+        if hit is None:
+            return
+        p, name = hit
+        if name == "stdin":
+            try:
+                n = os.write(fd, p.pending[:_WRITE_SIZE])
+            except BlockingIOError:
+                return
+            except OSError:  # EPIPE: the child closed its stdin; that is its right
+                n = len(p.pending)
+            p.pending = p.pending[n:]
+            if not p.pending:
+                self._close_stdin(p)
+        elif name == "exit":
+            self._forget(fd)
+            p.exited = True
+        else:
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            if chunk:
+                p.tails[0 if name == "stdout" else 1].add(chunk)
+                p.log.output(name, chunk)
+            else:
+                self._forget(fd)
+                p.open_pipes -= 1
+
+    def _advance(self, p: _Child, now: float) -> None:
+        """Apply the clock to one process: stop it at its deadline, kill what is left of its
+        group once its leader exited, finish it when its pipes are drained."""
+        if not p.exited and p.pidfd is None:
+            p.exited = _leader_exited(p.pid)
+        if not p.exited and p.kill_deadline is None:
+            stop = now >= p.term_deadline or p.cancel_requested
+            # Do not call a task that has already finished timed out; its exit event
+            # is simply not processed yet.
+            if stop and _leader_exited(p.pid):
+                p.exited = True
+            elif stop:
+                p.out.cancelled, p.out.timed_out = now < p.term_deadline, now >= p.term_deadline
+                p.kill_deadline = now + p.spec.kill_grace
+                _killpg(p.pid, signal.SIGTERM)
+        if p.kill_deadline is not None and now >= p.kill_deadline:
+            _killpg(p.pid, signal.SIGKILL)
+            p.kill_deadline = float("inf")  # sent; now wait for the leader to die
+            if p.exited:
+                p.drain_deadline = min(p.drain_deadline or now, now + DRAIN_AFTER_EXIT)
+        if p.exited and p.drain_deadline is None:
+            # The leader is a zombie, so its pid (the group id) cannot be reused yet.
+            # Background children must not outlive the task. During a stop's grace
+            # period the group keeps its grace; the kill comes at kill_deadline.
+            self._close_stdin(p)
+            if p.kill_deadline is None or p.kill_deadline == float("inf"):
+                _killpg(p.pid, signal.SIGKILL)
+                p.drain_deadline = now + DRAIN_AFTER_EXIT
+            else:
+                # Wait for the group to finish its cleanup or for the grace to end.
+                p.drain_deadline = p.kill_deadline + DRAIN_AFTER_EXIT
+        if p.drain_deadline is not None and (p.open_pipes == 0 or now >= p.drain_deadline):
+            self._finish(p)
+
+    def _forget(self, fd: int) -> None:
+        self._poll.unregister(fd)
+        del self._by_fd[fd]
+
+    def _close_stdin(self, p: _Child) -> None:
+        fd = p.fds.pop("stdin", None)
+        if fd is not None:
+            self._forget(fd)
+            if p.popen is not None:
+                p.popen.stdin.close()  # type: ignore[union-attr]
+            else:
+                os.close(fd)
+
+    def _release(self, p: _Child) -> int:
+        """Unregister and close everything of ``p``; SIGKILL what is left of its group; reap
+        the leader. Returns its wait status as Popen.returncode does."""
+        for name in list(p.fds):
+            fd = p.fds.pop(name)
+            if fd in self._by_fd:
+                self._forget(fd)
+            if p.popen is None:
+                os.close(fd)
+        if p.pidfd is not None:
+            if p.pidfd in self._by_fd:
+                self._forget(p.pidfd)
+            os.close(p.pidfd)
+            p.pidfd = None
+        # Whatever is left of the group (members that closed their pipes) dies with the leader.
+        _killpg(p.pid, signal.SIGKILL)
+        del self._procs[p.key]
+        if p.popen is not None:
+            rc = p.popen.wait()
+            for f in (p.popen.stdin, p.popen.stdout, p.popen.stderr):
+                if f is not None and not f.closed:
+                    f.close()
+            return rc
+        while True:
+            try:
+                _, status = os.waitpid(p.pid, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:  # reaped behind our back; nothing more to learn
+                return -signal.SIGKILL
+            return os.waitstatus_to_exitcode(status)
+
+    def _finish(self, p: _Child) -> None:
+        rc = self._release(p)
+        out = p.out
+        if rc < 0:
+            out.signal = signal_name(-rc)
+        else:
+            out.exit_code = rc
+        (so, se) = p.tails
+        out.stdout_tail, out.stdout_bytes = so.value(), so.total
+        out.stderr_tail, out.stderr_bytes = se.value(), se.total
+        out.finished_at = time.time()
+        out.duration = time.monotonic() - p.t0
+        if p.spec.result_file is not None:
+            out.result, out.result_error = read_result(p.spec.result_file, p.spec.result_max_bytes)
+        p.log.close(out.error or "exit status 0")
+        out.log_error = p.log.error
+        self._done.append((p.key, out))
+
+    def _abort(self, p: _Child) -> None:
+        self._release(p)
+        p.log.close("aborted by the runner")
+
+
+def seal_descriptors() -> None:
+    """Mark every descriptor of this process above 2 close-on-exec, so that no task can
+    inherit one (Python's own descriptors already are; this catches any a parent process
+    or a C library left inheritable). Best effort."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
 def run(spec: ProcessSpec, cancel: threading.Event | None = None,
         on_start: Callable[[int], None] | None = None) -> Outcome:
     """Run ``spec`` to completion and return what happened. Blocks the calling thread.
@@ -306,181 +719,17 @@ def run(spec: ProcessSpec, cancel: threading.Event | None = None,
     once the process exists; if it raises, the process group is killed and reaped and the
     exception propagates. Nothing the task does makes ``run`` raise.
     """
-    out = Outcome()
-    log = _Log(spec.log_path)
-    limits = spec.limits.rlimits() if spec.limits else []
-    preexec = None
-    if limits:
-        # preexec_fn forces fork() instead of vfork(), so it is used only when needed.
-        def preexec() -> None:
-            for res, value in limits:
-                resource.setrlimit(res, value)
-
-    stdin_data = spec.stdin or b""
-    out.started_at = time.time()
-    t0 = time.monotonic()
+    sup = Supervisor()
     try:
-        if not spec.argv:
-            raise ValueError("argv is empty")
-        proc = subprocess.Popen(
-            spec.argv, stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=spec.env, cwd=spec.cwd,
-            close_fds=True, start_new_session=True, preexec_fn=preexec, bufsize=0,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        out.spawn_error = _spawn_error(exc, spec)
-        out.finished_at = time.time()
-        out.duration = time.monotonic() - t0
-        log.marker(f"phlask: could not start argv={spec.argv!r}: {out.spawn_error}")
-        log.close("spawn failed")
-        out.log_error = log.error
-        return out
-
-    pid = out.pid = proc.pid
-    log.marker(f"phlask: start pid={pid} argv={spec.argv!r}")
-    try:
-        if on_start is not None:
-            on_start(pid)
-        _supervise(proc, spec, stdin_data, cancel, out, log, t0)
-    except BaseException:
-        _killpg(pid, signal.SIGKILL)
-        proc.wait()
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if f is not None:
-                f.close()
-        log.close("aborted by the runner")
-        raise
-
-    out.finished_at = time.time()
-    out.duration = time.monotonic() - t0
-    if spec.result_file is not None:
-        out.result, out.result_error = read_result(spec.result_file, spec.result_max_bytes)
-    log.close(out.error or "exit status 0")
-    out.log_error = log.error
-    return out
-
-
-def _supervise(proc: subprocess.Popen, spec: ProcessSpec, stdin_data: bytes,
-               cancel: threading.Event | None, out: Outcome, log: _Log, t0: float) -> None:
-    """The select loop of :func:`run`: feed, drain, watch the clock, kill, reap."""
-    pid = proc.pid
-    sel = selectors.PollSelector()  # poll: no extra fd and no setup syscalls, unlike epoll
-    tails = {"stdout": _Tail(spec.tail_bytes), "stderr": _Tail(spec.tail_bytes)}
-    for name in ("stdout", "stderr"):
-        sel.register(getattr(proc, name).fileno(), selectors.EVENT_READ, name)
-    pending = memoryview(stdin_data)
-    if proc.stdin is not None:
-        os.set_blocking(proc.stdin.fileno(), False)  # the child may never read it
-        sel.register(proc.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    if pidfd is not None:
-        sel.register(pidfd, selectors.EVENT_READ, "exit")
-
-    term_deadline = t0 + spec.timeout
-    kill_deadline: float | None = None  # set once SIGTERM is sent
-    drain_deadline: float | None = None  # set once the leader has exited
-    exited = False
-    open_pipes = 2
-
-    def close_stdin() -> None:
-        if proc.stdin is not None and not proc.stdin.closed:
-            sel.unregister(proc.stdin.fileno())
-            proc.stdin.close()
-
-    def terminate(cancelled: bool) -> None:
-        nonlocal kill_deadline
-        out.cancelled, out.timed_out = cancelled, not cancelled
-        kill_deadline = time.monotonic() + spec.kill_grace
-        _killpg(pid, signal.SIGTERM)
-
-    try:
+        sup.start(spec, None, on_start)
         while True:
-            now = time.monotonic()
-            if not exited and kill_deadline is None:
-                stop = now >= term_deadline or (cancel is not None and cancel.is_set())
-                # Do not call a task that has already finished timed out; its exit event
-                # is simply not processed yet.
-                if stop and _leader_exited(pid):
-                    exited = True
-                elif stop:
-                    terminate(cancelled=now < term_deadline)
-            if kill_deadline is not None and now >= kill_deadline:
-                _killpg(pid, signal.SIGKILL)
-                kill_deadline = float("inf")  # sent; now wait for the leader to die
-                if exited:
-                    drain_deadline = min(drain_deadline or now, now + DRAIN_AFTER_EXIT)
-            if drain_deadline is not None and (open_pipes == 0 or now >= drain_deadline):
-                break
-
-            wait = (term_deadline if kill_deadline is None else kill_deadline) - now
-            if drain_deadline is not None:
-                wait = min(wait, drain_deadline - now)
-            if cancel is not None and kill_deadline is None:
-                wait = min(wait, _CANCEL_POLL)
-            if pidfd is None and not exited:
-                wait = min(wait, _EXIT_POLL)
-            for key, _ in sel.select(None if wait == float("inf") else max(wait, 0.0)):
-                name = key.data
-                if name == "stdin":
-                    try:
-                        n = os.write(key.fd, pending[:_WRITE_SIZE])
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # EPIPE: the child closed its stdin; that is its right
-                        pending = pending[len(pending):]
-                        n = 0
-                    pending = pending[n:]
-                    if not pending:
-                        close_stdin()
-                elif name == "exit":
-                    sel.unregister(key.fd)
-                    exited = True
-                else:
-                    try:
-                        chunk = os.read(key.fd, _READ_SIZE)
-                    except BlockingIOError:
-                        continue
-                    if chunk:
-                        tails[name].add(chunk)
-                        log.output(name, chunk)
-                    else:
-                        sel.unregister(key.fd)
-                        open_pipes -= 1
-            if pidfd is None and not exited:
-                exited = _leader_exited(pid)
-            if exited and drain_deadline is None:
-                # The leader is a zombie, so its pid (the group id) cannot be reused yet.
-                # Background children must not outlive the task. During a stop's grace
-                # period the group keeps its grace; the kill comes at kill_deadline.
-                close_stdin()
-                if kill_deadline is None or kill_deadline == float("inf"):
-                    _killpg(pid, signal.SIGKILL)
-                    drain_deadline = time.monotonic() + DRAIN_AFTER_EXIT
-                else:
-                    # Wait for the group to finish its cleanup or for the grace to end.
-                    drain_deadline = kill_deadline + DRAIN_AFTER_EXIT
-                    if open_pipes == 0:
-                        drain_deadline = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                sup.cancel(None)
+            done = sup.wait(None if cancel is None else _CANCEL_POLL)
+            if done:
+                return done[0][1]
     finally:
-        sel.close()
-        if pidfd is not None:
-            os.close(pidfd)
-
-    # Whatever is left of the group (members that closed their pipes) dies with the leader.
-    _killpg(pid, signal.SIGKILL)
-    rc = proc.wait()
-    for f in (proc.stdin, proc.stdout, proc.stderr):
-        if f is not None and not f.closed:
-            f.close()
-    if rc < 0:
-        out.signal = signal_name(-rc)
-    else:
-        out.exit_code = rc
-    out.stdout_tail, out.stdout_bytes = tails["stdout"].value(), tails["stdout"].total
-    out.stderr_tail, out.stderr_bytes = tails["stderr"].value(), tails["stderr"].total
+        sup.close()
 
 
 def read_result(path: str, limit: int = RESULT_FILE_MAX_BYTES) -> tuple[Any | None, str | None]:

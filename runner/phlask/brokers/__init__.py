@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
-from .base import Broker, Claim, LeaseLost, Message, TaskInfo
+from .base import Broker, Claim, LeaseLost, Message, Settle, TaskInfo
 
 _BACKENDS = {
     "sqlite": "phlask.brokers.sqlite:SqliteBroker",
@@ -45,4 +45,4 @@ def connect(url: str | None = None, **options) -> Broker:
     return getattr(importlib.import_module(module), cls)(url, **options)
 
 
-__all__ = ["Broker", "Claim", "LeaseLost", "Message", "TaskInfo", "connect", "default_url"]
+__all__ = ["Broker", "Claim", "LeaseLost", "Message", "Settle", "TaskInfo", "connect", "default_url"]

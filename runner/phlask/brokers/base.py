@@ -4,7 +4,9 @@ A broker stores task envelopes as opaque bytes (the exact JSON text the producer
 with the signature beside it) plus the few fields it needs to schedule them. It never
 interprets the envelope beyond that: decoding, verification and supervision happen in
 the runner. Data flows one way: ``claim`` -> (decode, verify, spawn, reap) -> settle,
-where settling is exactly one of ``succeed``, ``retry``, ``dead`` or ``release``.
+where settling is exactly one of ``succeed``, ``retry``, ``dead`` or ``release``. A runner
+does one turn of its loop with ``settle_and_claim`` (the settles of the tasks that
+finished, then a claim for the free slots), which a backend may do in one transaction.
 
 Delivery is at least once. A claim holds a *lease*; the runner renews it while the task
 runs. A runner that dies stops renewing, the lease expires and another runner claims the
@@ -28,6 +30,19 @@ from ..envelope import decode
 from ..errors import BrokerError, DuplicateTask
 from ..producer import Task, parse_ts
 from ..signing import sign
+
+
+@dataclass(slots=True)
+class Settle:
+    """One way to settle a claim, for :meth:`Broker.settle_and_claim`. ``how`` is
+    ``succeed``, ``retry`` (after ``delay`` seconds), ``dead`` (with ``reason``) or
+    ``release``; ``result`` is the attempt's record (None for ``release``)."""
+
+    claim: Claim
+    how: str
+    result: dict[str, Any] | None = None
+    reason: str | None = None
+    delay: float = 0.0
 
 
 class LeaseLost(BrokerError):
@@ -202,6 +217,38 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def release(self, claim: Claim) -> None:
         """Return the task to the queue, ready now, without counting an attempt (shutdown)."""
+
+    def settle(self, s: Settle) -> None:
+        """Apply one :class:`Settle` (dispatches to succeed, retry, dead or release)."""
+        if s.how == "succeed":
+            self.succeed(s.claim, s.result)  # type: ignore[arg-type]
+        elif s.how == "retry":
+            self.retry(s.claim, s.result, s.delay)  # type: ignore[arg-type]
+        elif s.how == "dead":
+            self.dead(s.claim, s.reason or "", s.result)  # type: ignore[arg-type]
+        elif s.how == "release":
+            self.release(s.claim)
+        else:
+            raise ValueError(f"unknown settle {s.how!r}")
+
+    def settle_and_claim(self, settles: Sequence[Settle], queues: Sequence[str], limit: int, lease: float,
+                         timeout: float = 0.0) -> tuple[list[Exception | None], list[Claim]]:
+        """Settle each of ``settles`` in order, then claim up to ``limit`` tasks (none when
+        ``limit`` is 0): what a runner does once per turn of its loop. Returns one entry per
+        settle (None, or the exception that settle raised: LeaseLost, BrokerError) and the
+        claims. Raises only when the claim does.
+
+        This default makes the separate calls; a backend that can do the whole turn in one
+        round trip or transaction (SQLite) overrides it, with the same result."""
+        errors: list[Exception | None] = []
+        for s in settles:
+            try:
+                self.settle(s)
+            except Exception as exc:  # reported per settle; the runner decides
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors, (self.claim(queues, limit, lease, timeout) if limit > 0 else [])
 
     @abc.abstractmethod
     def counts(self) -> dict[str, dict[str, int]]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import BrokerError, BrokerUnavailable, ConfigError, DuplicateTask, TaskNotFound
 from ..wire import State
-from .base import Broker, Claim, LeaseLost, Message, TaskInfo
+from .base import Broker, Claim, LeaseLost, Message, Settle, TaskInfo
 
 SCHEMA_VERSION = 1
 
@@ -99,6 +99,13 @@ _MARK_RUNNING = ("UPDATE phlask_tasks SET state = 'running', lease_token = ?, le
 # another runner (new token) or already settled (token cleared) matches no row.
 _SETTLE = ("UPDATE phlask_tasks SET {set}, lease_token = NULL, lease_until = NULL, updated_at = :now "
            "WHERE id = :id AND lease_token = :token AND state = 'running'")
+_SETTLES = {
+    "succeed": _SETTLE.format(set="state = 'succeeded', attempts = attempts + 1, result = :result"),
+    "retry": _SETTLE.format(set="state = 'queued', attempts = attempts + 1, result = :result, "
+                                "run_at = :now + :delay"),
+    "dead": _SETTLE.format(set="state = 'dead', attempts = attempts + 1, result = :result, reason = :reason"),
+}
+_RELEASE = _SETTLE.format(set="state = 'queued', run_at = min(run_at, :now)")
 
 
 def parse_url(url: str) -> Path:
@@ -270,19 +277,33 @@ class SqliteBroker(Broker):
         if limit <= 0 or not queues:
             return []
         with self._db(write=True) as db:
-            now = time.time()  # after BEGIN IMMEDIATE, which may have waited for the lock
-            rows: list[sqlite3.Row] = []
-            for queue in dict.fromkeys(queues):
-                rows += _ready(db, queue, now, limit)
-                rows += db.execute(CLAIM_EXPIRED, {"queue": queue, "now": now, "limit": limit}).fetchall()
+            return self._claim(db, queues, limit, lease)
+
+    def settle_and_claim(self, settles: Sequence[Settle], queues: Sequence[str], limit: int, lease: float,
+                         timeout: float = 0.0) -> tuple[list[Exception | None], list[Claim]]:
+        """See :meth:`Broker.settle_and_claim`: here one transaction for the whole turn."""
+        if isinstance(queues, str):
+            queues = [queues]
+        with self._db(write=True) as db:
+            now = time.time()
+            errors = [self._settle_in(db, s, now) for s in settles]
+            claims = self._claim(db, queues, limit, lease) if limit > 0 and queues else []
+        return errors, claims
+
+    def _claim(self, db: sqlite3.Connection, queues: Sequence[str], limit: int, lease: float) -> list[Claim]:
+        now = time.time()  # after BEGIN IMMEDIATE, which may have waited for the lock
+        rows: list[sqlite3.Row] = []
+        for queue in dict.fromkeys(queues):
+            rows += _ready(db, queue, now, limit)
+            rows += db.execute(CLAIM_EXPIRED, {"queue": queue, "now": now, "limit": limit}).fetchall()
+        if len(rows) > 1:
             rows.sort(key=lambda r: (-_number(r["priority"]), _number(r["run_at"]), r["seq"]))
-            claims = [Claim(id=r["id"], queue=r["queue"], body=_bytes(r["body"]),
-                            attempt=int(_number(r["attempts"])) + 1,
-                            signature=r["signature"], key_id=r["key_id"], receipt=secrets.token_hex(16),
-                            claimed_at=now)
-                      for r in rows[:limit]]
-            db.executemany(_MARK_RUNNING, [(c.receipt, now + lease, now, r["seq"])
-                                           for c, r in zip(claims, rows)])
+        claims = [Claim(id=r["id"], queue=r["queue"], body=_bytes(r["body"]),
+                        attempt=int(_number(r["attempts"])) + 1,
+                        signature=r["signature"], key_id=r["key_id"], receipt=secrets.token_hex(16),
+                        claimed_at=now)
+                  for r in rows[:limit]]
+        db.executemany(_MARK_RUNNING, [(c.receipt, now + lease, now, r["seq"]) for c, r in zip(claims, rows)])
         return claims
 
     def renew(self, claims: Sequence[Claim], lease: float) -> list[Claim]:
@@ -299,29 +320,38 @@ class SqliteBroker(Broker):
                     lost.append(c)
         return lost
 
-    def _settle(self, claim: Claim, assignments: str, **values: Any) -> None:
+    def _settle_in(self, db: sqlite3.Connection, s: Settle, now: float) -> LeaseLost | None:
+        if s.how == "release":
+            # run_at was <= now when claimed; keeping it keeps the task's place in line.
+            sql, values = _RELEASE, {}
+        elif s.how in _SETTLES:
+            sql = _SETTLES[s.how]
+            values = {"result": _json(s.result or {}), "reason": str(s.reason), "delay": max(0.0, s.delay)}
+        else:
+            raise ValueError(f"unknown settle {s.how!r}")
+        cur = db.execute(sql, {"id": s.claim.id, "token": s.claim.receipt, "now": now, **values})
+        if cur.rowcount == 1:
+            return None
+        return LeaseLost(f"task {s.claim.id!r}: this runner's lease is gone (the task was claimed "
+                         "again or already settled); its outcome was not recorded")
+
+    def _settle(self, s: Settle) -> None:
         with self._db(write=True) as db:
-            cur = db.execute(_SETTLE.format(set=assignments),
-                             {"id": claim.id, "token": claim.receipt, "now": time.time(), **values})
-            if cur.rowcount != 1:
-                raise LeaseLost(f"task {claim.id!r}: this runner's lease is gone (the task was claimed "
-                                "again or already settled); its outcome was not recorded")
+            lost = self._settle_in(db, s, time.time())
+        if lost is not None:
+            raise lost
 
     def succeed(self, claim: Claim, result: dict[str, Any]) -> None:
-        self._settle(claim, "state = 'succeeded', attempts = attempts + 1, result = :result",
-                     result=_json(result))
+        self._settle(Settle(claim, "succeed", result))
 
     def retry(self, claim: Claim, result: dict[str, Any], delay: float) -> None:
-        self._settle(claim, "state = 'queued', attempts = attempts + 1, result = :result, "
-                            "run_at = :now + :delay", result=_json(result), delay=max(0.0, delay))
+        self._settle(Settle(claim, "retry", result, delay=delay))
 
     def dead(self, claim: Claim, reason: str, result: dict[str, Any]) -> None:
-        self._settle(claim, "state = 'dead', attempts = attempts + 1, result = :result, reason = :reason",
-                     result=_json(result), reason=str(reason))
+        self._settle(Settle(claim, "dead", result, reason=reason))
 
     def release(self, claim: Claim) -> None:
-        # run_at was <= now when claimed; keeping it keeps the task's place in line.
-        self._settle(claim, "state = 'queued', run_at = min(run_at, :now)")
+        self._settle(Settle(claim, "release"))
 
     # --- operators ---------------------------------------------------------------------
 
