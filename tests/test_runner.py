@@ -406,3 +406,33 @@ def test_processes_escaping_the_group_are_killed_by_the_cli_runner(url, record):
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)
     assert b"escaped their task's process group" in err
+
+
+def test_a_blocked_broker_call_does_not_stop_supervision(url, tmp_path):
+    # Given a task with a 1 s timeout and a broker whose next turn blocks for 8 s once the
+    # task runs (an outage being retried inside the broker)
+    class Stalling:
+        def __init__(self, inner):
+            self.inner, self.turns = inner, 0
+
+        def settle_and_claim(self, *a, **kw):
+            self.turns += 1
+            if self.turns == 2:
+                time.sleep(8)
+            return self.inner.settle_and_claim(*a, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    with connect(url) as b:
+        tid = b.push(Task(lang="shell", file="slow.sh", args=["60"], env={"RECORD": str(tmp_path / "r")}, timeout=1))
+        broker = Stalling(b)
+        # When a runner drains the queue
+        t0 = time.monotonic()
+        stats = Runner(tasks=broker, roots=[str(TASKS)], wait=10, kill_grace=0.5).run()  # type: ignore[arg-type]
+        took = time.monotonic() - t0
+        result = b.inspect(tid).result
+    # Then the timeout was enforced while the broker call blocked: the task was killed after
+    # about 1.5 s, not when the call returned 8 s later
+    assert stats.dead == 1 and took >= 8
+    assert result["timed_out"] is True and result["duration"] < 5, result
