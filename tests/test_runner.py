@@ -264,12 +264,14 @@ def _wait_for(predicate, timeout=60.0):
 
 
 def test_runner_killed_with_sigkill_mid_task_is_completed_by_another(url, record):
-    # Given a runner A running a 3 s task under a 2 s lease
+    # Given a runner A running a 4 s task under a 2 s lease, for long enough that its
+    # orphan sweeps have run (they once killed the watchdog itself)
     with connect(url) as b:
-        tid = b.push(Task(lang="shell", file="slow.sh", args=["3"], env={"RECORD": str(record)}))
+        tid = b.push(Task(lang="shell", file="slow.sh", args=["4"], env={"RECORD": str(record)}))
     args = ["run", "--broker", url, "--root", str(TASKS), "--lease", "2", "--wait", "50", "--config", "/dev/null"]
     a = subprocess.Popen(PHLASK + args + ["--daemon"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _wait_for(lambda: "start" in record.read_text())
+    time.sleep(2.2)
     # When A is killed with SIGKILL mid-task
     a.send_signal(signal.SIGKILL)
     a.wait()

@@ -425,6 +425,8 @@ class Runner:
         self._next_sweep = time.monotonic() + 1.0
         with self._sup_lock:
             live = self._sup.pids() if self._sup else []
+        if self._watchdog:
+            live.append(self._watchdog.pid)  # our own child, not an escapee: never sweep it
         try:
             killed = supervise.kill_orphans(live, min_age=1.0)
         except OSError as exc:

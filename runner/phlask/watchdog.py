@@ -46,13 +46,18 @@ class Watchdog:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "phlask.watchdog", str(self._memfd), str(self._slots)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, close_fds=True, pass_fds=(self._memfd,), env={"PATH": os.defpath})
+                start_new_session=True, close_fds=True, pass_fds=(self._memfd,), env=_env())
         finally:
             os.close(self._memfd)  # the mapping and the child keep the memory alive
         self._fd = self._proc.stdin.fileno()  # type: ignore[union-attr]
         self._lock = threading.Lock()
         self._free = list(range(self._slots - 1, -1, -1))
         self._slot_of: dict[int, int] = {}
+
+    @property
+    def pid(self) -> int:
+        """The watchdog process's pid (a child of the runner that is not a task)."""
+        return self._proc.pid
 
     def _send(self, line: str) -> None:
         try:
@@ -92,6 +97,15 @@ class Watchdog:
             self._proc.kill()
             self._proc.wait()
         self._table.close()
+
+
+def _env() -> dict[str, str]:
+    # Only what finds this same phlask: the runner's PYTHONPATH, if it has one (a source
+    # checkout), and nothing else of the runner's environment.
+    env = {"PATH": os.defpath}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 def main() -> None:
