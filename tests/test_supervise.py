@@ -81,21 +81,22 @@ def my_zombies() -> list[int]:
     return out
 
 
-@pytest.fixture(autouse=True, params=["posix_spawn", "popen"])
-def spawn_path(request, monkeypatch, tmp_path_factory):
-    """Every test runs on both ways a process starts: posix_spawn, taken when the spec's
-    working directory is the process's own (most specs here use TASKS), and Popen."""
-    monkeypatch.chdir(TASKS if request.param == "posix_spawn" else tmp_path_factory.mktemp("elsewhere"))
+@pytest.fixture(autouse=True, params=["libc", "popen"])
+def spawn_path(request, monkeypatch):
+    """Every test runs on both ways a process starts: libc's posix_spawn (the runner's way)
+    and subprocess.Popen (for resource limits, or where libc lacks posix_spawn's chdir)."""
+    if request.param == "popen":
+        monkeypatch.setattr(supervise._spawn, "available", False)
     return request.param
 
 
 def test_the_spawn_path_is_the_one_asked_for(spawn_path, monkeypatch):
     calls = []
-    real = os.posix_spawn
-    monkeypatch.setattr(supervise.os, "posix_spawn", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    real = supervise._spawn.spawn
+    monkeypatch.setattr(supervise._spawn, "spawn", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     out = run(shell("exit_code.sh", "0"))
     assert out.exit_code == 0 and out.spawn_error is None
-    assert calls == ([SH] if spawn_path == "posix_spawn" else [])
+    assert calls == ([] if spawn_path == "popen" else [os.fsencode(SH)])
 
 
 TRICKY_ARGS = [

@@ -305,9 +305,15 @@ class Runner:
         self._running[id(r)] = r
         self.stats.started += 1
         assert self._sup is not None
+        watchdog = self._watchdog
+
+        def on_start(pid: int) -> None:
+            r.pid = pid
+            if watchdog:
+                watchdog.add(pid)
         try:
             with self._sup_lock:
-                pid = self._sup.start(r.spec, id(r))
+                self._sup.start(r.spec, id(r), on_start)
         except Exception as exc:  # never lose a task to a supervisor bug
             log.exception("supervisor failed for task %s", r.claim.id)
             self._running.pop(id(r), None)
@@ -315,10 +321,6 @@ class Runner:
             self._settle_outcome(r, supervise.Outcome(started_at=now, finished_at=now,
                                                       spawn_error=f"supervisor error: {exc}"))
             return
-        if pid is not None:
-            r.pid = pid
-            if self._watchdog:
-                self._watchdog.add(pid)
 
     def _prepare(self, claim: Claim) -> _Running:
         """Every check the spec orders before a process starts. Raises TaskRejected."""
@@ -475,7 +477,9 @@ class Runner:
 
     def _settle_outcome(self, r: _Running, o: supervise.Outcome) -> None:
         claim, env = r.claim, r.envelope
-        if r.spec.result_file:
+        # No result and no result error: the task wrote no file (or an empty one, left for
+        # the run's scratch directory to take away), so there is nothing to remove.
+        if r.spec.result_file and (o.result is not None or o.result_error is not None):
             try:
                 os.unlink(r.spec.result_file)
             except FileNotFoundError:

@@ -30,6 +30,7 @@ import ctypes
 import errno
 import json
 import os
+import functools
 import math
 import resource
 import select
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+from . import _spawn
 from .wire import DEFAULTS, OUTPUT_TAIL_BYTES, RESULT_FILE_MAX_BYTES
 
 _READ_SIZE = 65536  # a Linux pipe holds 64 KiB by default; one read empties it
@@ -301,12 +303,6 @@ def _leader_exited(pid: int) -> bool:
         return True
 
 
-# Signals whose inherited disposition a task must not keep: Python ignores SIGPIPE and
-# SIGXFSZ, a runner started under nohup ignores SIGHUP, and an ignored signal stays ignored
-# across exec. (Popen's restore_signals covers only the first two.)
-_SIGDEF = tuple(getattr(signal, n) for n in (
-    "SIGPIPE", "SIGXFSZ", "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM",
-    "SIGCHLD", "SIGTSTP", "SIGTTIN", "SIGTTOU") if hasattr(signal, n))
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
@@ -315,14 +311,15 @@ class _Child:
 
     __slots__ = ("key", "spec", "out", "log", "pid", "popen", "pidfd", "fds", "tails", "pending",
                  "t0", "term_deadline", "kill_deadline", "drain_deadline", "exited", "open_pipes",
-                 "cancel_requested")
+                 "cancel_requested", "on_start", "child_fds")
 
     def __init__(self, key: Any, spec: ProcessSpec, out: Outcome, log: _Log, t0: float):
         self.key, self.spec, self.out, self.log, self.t0 = key, spec, out, log, t0
         self.pid = 0
         self.popen: subprocess.Popen | None = None
         self.pidfd: int | None = None
-        self.fds: dict[str, int] = {}  # "stdin" / "stdout" / "stderr" -> fd while open
+        self.fds: dict[str, int] = {}  # our ends: "stdin" / "stdout" / "stderr" -> fd while open
+        self.child_fds: list[int] = []  # the child's ends, closed once it has started
         self.tails = (_Tail(spec.tail_bytes), _Tail(spec.tail_bytes))
         self.pending = memoryview(spec.stdin or b"")
         self.term_deadline = t0 + spec.timeout
@@ -331,6 +328,7 @@ class _Child:
         self.exited = False
         self.open_pipes = 2
         self.cancel_requested = False
+        self.on_start: Callable[[int], None] | None = None
 
 
 class Supervisor:
@@ -344,12 +342,14 @@ class Supervisor:
     timeout (or at once with ``hard``). Only :meth:`wake` may be called from another thread
     (or a signal handler): it makes a blocked :meth:`wait` return early.
 
-    Processes start with ``posix_spawn`` (one vfork-style clone, no Python between fork and
-    exec) when nothing needs the slower ``subprocess.Popen``: an interpreter given as a path,
-    no resource limits set in the child, and a working directory that is this process's own
-    (Python's ``posix_spawn`` cannot change directory). Otherwise ``Popen`` is used, with the
-    same result. Descriptors are never leaked: the spawn path requires every descriptor of
-    this process above 2 to be close-on-exec, which :func:`seal_descriptors` ensures.
+    Processes start with libc's ``posix_spawn`` (one vfork-style clone, no Python between
+    fork and exec; :mod:`phlask._spawn`) when nothing needs the slower ``subprocess.Popen``:
+    an interpreter given as a path and no resource limits to set in the child. Otherwise
+    ``Popen`` is used, with the same result. (Spawning from a helper thread, so that the
+    caller does not wait while the kernel brings the child to its ``exec``, was measured
+    and cost more in thread hand-offs than it saved.) Descriptors are never leaked: the
+    spawn path requires every descriptor of this process above 2 to be close-on-exec,
+    which :func:`seal_descriptors` ensures.
     """
 
     def __init__(self) -> None:
@@ -360,8 +360,6 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | _CLOEXEC)
         self._poll.register(self._wake_r, select.POLLIN)
         self._woken = False
-        self._cwd: str | None = None
-        self._cwd_checked = 0.0
         seal_descriptors()
 
     def __len__(self) -> int:
@@ -383,21 +381,67 @@ class Supervisor:
         out.started_at = time.time()
         t0 = time.monotonic()
         p = _Child(key, spec, out, log, t0)
+        p.on_start = on_start
         try:
             if not spec.argv:
                 raise ValueError("argv is empty")
-            self._spawn(p)
+            limits = spec.limits.rlimits() if spec.limits else []
+            if limits or "/" not in spec.argv[0] or not _spawn.available:
+                self._popen(p, limits)
+            else:
+                request = self._request(p)
+                try:
+                    p.pid = _spawn.spawn(*request[:3], **request[3])
+                finally:
+                    _close_all(p.child_fds)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
-            out.spawn_error = _spawn_error(exc, spec)
-            out.finished_at = time.time()
-            out.duration = time.monotonic() - t0
-            log.marker(f"phlask: could not start argv={spec.argv!r}: {out.spawn_error}")
-            log.close("spawn failed")
-            out.log_error = log.error
-            self._done.append((key, out))
+            self._failed(p, exc)
             return None
-        out.pid = p.pid
-        log.marker(f"phlask: start pid={p.pid} argv={spec.argv!r}")
+        self._started(p)
+        return p.pid
+
+    def _request(self, p: _Child) -> tuple[Any, ...]:
+        """Pipes and the byte strings for :func:`phlask._spawn.spawn`. Raises ValueError for
+        an argument or variable with a NUL byte, OSError when out of descriptors."""
+        spec = p.spec
+        argv = [os.fsencode(a) for a in spec.argv]
+        envp = [_env_item(k, v) for k, v in spec.env.items()]
+        if any(b"\0" in x for x in argv) or any(b"\0" in x for x in envp) or any("=" in k for k in spec.env):
+            raise ValueError("embedded null byte, or '=' in an environment variable name")
+        cwd = os.fsencode(spec.cwd) if spec.cwd else None
+        r_out, w_out = os.pipe2(_CLOEXEC)
+        p.child_fds.append(w_out)
+        p.fds["stdout"] = r_out
+        r_err, w_err = os.pipe2(_CLOEXEC)
+        p.child_fds.append(w_err)
+        p.fds["stderr"] = r_err
+        r_in = None
+        if len(p.pending):
+            r_in, w_in = os.pipe2(_CLOEXEC)
+            p.child_fds.append(r_in)
+            os.set_blocking(w_in, False)  # the child may never read it
+            p.fds["stdin"] = w_in
+        return (argv[0], argv, envp, {"stdin": r_in, "stdout": w_out, "stderr": w_err, "cwd": cwd})
+
+    def _failed(self, p: _Child, exc: BaseException) -> None:
+        spec, out = p.spec, p.out
+        if (isinstance(exc, OSError) and exc.filename is None and spec.cwd and p.popen is None
+                and not os.path.isdir(spec.cwd)):
+            exc = OSError(exc.errno, exc.strerror, spec.cwd)  # say which path failed
+        _close_all(p.child_fds)
+        _close_all(list(p.fds.values()) if p.popen is None else [])
+        p.fds.clear()
+        out.spawn_error = _spawn_error(exc, spec)
+        out.finished_at = time.time()
+        out.duration = time.monotonic() - p.t0
+        p.log.marker(f"phlask: could not start argv={spec.argv!r}: {out.spawn_error}")
+        p.log.close("spawn failed")
+        out.log_error = p.log.error
+        self._done.append((p.key, out))
+
+    def _started(self, p: _Child) -> None:
+        p.out.pid = p.pid
+        p.log.marker(f"phlask: start pid={p.pid} argv={p.spec.argv!r}")
         try:
             p.pidfd = os.pidfd_open(p.pid)
         except (AttributeError, OSError):
@@ -408,46 +452,13 @@ class Supervisor:
         if p.pidfd is not None:
             self._by_fd[p.pidfd] = (p, "exit")
             self._poll.register(p.pidfd, select.POLLIN)
-        self._procs[key] = p
-        if on_start is not None:
+        self._procs[p.key] = p
+        if p.on_start is not None:
             try:
-                on_start(p.pid)
+                p.on_start(p.pid)
             except BaseException:
                 self._abort(p)
                 raise
-        return p.pid
-
-    def _spawn(self, p: _Child) -> None:
-        spec = p.spec
-        limits = spec.limits.rlimits() if spec.limits else []
-        if limits or "/" not in spec.argv[0] or not self._is_cwd(spec.cwd):
-            self._popen(p, limits)
-            return
-        r_out, w_out = os.pipe2(_CLOEXEC)
-        r_err, w_err = os.pipe2(_CLOEXEC)
-        r_in = w_in = None
-        try:
-            if len(p.pending):
-                r_in, w_in = os.pipe2(_CLOEXEC)
-                actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, r_in, 0)]
-            else:
-                actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
-            actions += [(os.POSIX_SPAWN_DUP2, w_out, 1), (os.POSIX_SPAWN_DUP2, w_err, 2)]
-            p.pid = os.posix_spawn(spec.argv[0], spec.argv, spec.env, file_actions=actions, setsid=True,
-                                   setsigdef=_SIGDEF, setsigmask=())
-        except BaseException:
-            for fd in (r_out, r_err, w_in):
-                if fd is not None:
-                    os.close(fd)
-            raise
-        finally:
-            for fd in (w_out, w_err, r_in):
-                if fd is not None:
-                    os.close(fd)
-        p.fds = {"stdout": r_out, "stderr": r_err}
-        if w_in is not None:
-            os.set_blocking(w_in, False)  # the child may never read it
-            p.fds["stdin"] = w_in
 
     def _popen(self, p: _Child, limits: list[tuple[int, tuple[int, int]]]) -> None:
         preexec = None
@@ -467,16 +478,6 @@ class Supervisor:
         if proc.stdin is not None:
             os.set_blocking(proc.stdin.fileno(), False)
             p.fds["stdin"] = proc.stdin.fileno()
-
-    def _is_cwd(self, path: str) -> bool:
-        now = time.monotonic()
-        if self._cwd is None or now - self._cwd_checked > 1.0:
-            try:
-                self._cwd = os.getcwd()
-            except OSError:
-                self._cwd = ""
-            self._cwd_checked = now
-        return path == self._cwd
 
     # --- control -------------------------------------------------------------------------
 
@@ -691,6 +692,20 @@ class Supervisor:
     def _abort(self, p: _Child) -> None:
         self._release(p)
         p.log.close("aborted by the runner")
+
+
+@functools.lru_cache(maxsize=4096)
+def _env_item(name: str, value: str) -> bytes:
+    # The base environment is the same for every task: encode each variable once.
+    return os.fsencode(name) + b"=" + os.fsencode(value)
+
+
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        try:
+            os.close(fds.pop())
+        except OSError:
+            pass
 
 
 def seal_descriptors() -> None:

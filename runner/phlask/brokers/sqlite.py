@@ -157,6 +157,7 @@ class SqliteBroker(Broker):
         self.path = parse_url(url)
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        self._expired_checked = 0.0
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         # A connection inherited through fork must never be used or closed in the child
@@ -295,7 +296,13 @@ class SqliteBroker(Broker):
         rows: list[sqlite3.Row] = []
         for queue in dict.fromkeys(queues):
             rows += _ready(db, queue, now, limit)
-            rows += db.execute(CLAIM_EXPIRED, {"queue": queue, "now": now, "limit": limit}).fetchall()
+        # Expired leases (a runner died) are looked for at every claim that ready tasks do not
+        # fill, and at least once a second otherwise: a busy runner saves a query per claim,
+        # and a crashed runner's task waits at most a second longer than its lease.
+        if len(rows) < limit or now - self._expired_checked >= 1.0:
+            self._expired_checked = now
+            for queue in dict.fromkeys(queues):
+                rows += db.execute(CLAIM_EXPIRED, {"queue": queue, "now": now, "limit": limit}).fetchall()
         if len(rows) > 1:
             rows.sort(key=lambda r: (-_number(r["priority"]), _number(r["run_at"]), r["seq"]))
         claims = [Claim(id=r["id"], queue=r["queue"], body=_bytes(r["body"]),
