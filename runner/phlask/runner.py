@@ -211,13 +211,19 @@ class Runner:
                     self._renew()
                     next_renew = now + renew_every
                 claimed = 0
+                waited = False  # the broker itself waited for work (AMQP), so no idle sleep after
                 free = 0 if self._stopping else self.s.max_processes - len(self._running)
                 if free > 0 or self._pending:
                     # One turn: settle what finished, claim for the free slots.
                     settles, self._pending = self._pending, []
                     try:
-                        errors, claims = self.broker.settle_and_claim(
-                            settles, self.s.queues, free, self.s.lease, timeout=0.0 if self._running else wait)
+                        # Block for new work only when idle and nothing is to be reported:
+                        # a settle's result must not wait for the next task to arrive.
+                        timeout = 0.0 if self._running or settles else wait
+                        errors, claims = self.broker.settle_and_claim(settles, self.s.queues, free,
+                                                                      self.s.lease, timeout=timeout)
+                        # After reporting, go straight back for work (blocking, if idle).
+                        waited = bool(settles) or (timeout > 0 and self.broker.waits_in_claim)
                     except BaseException:
                         self._pending[:0] = settles  # keep the outcomes; settle them when the broker is back
                         raise
@@ -245,7 +251,8 @@ class Runner:
             if (not self.s.daemon and not self._running and not self._pending
                     and (self._stopping or now >= self._retry_due)):
                 break  # drained: nothing ready, nothing running, no retry of ours pending
-            self._sleep(wait if not self._running else min(wait, renew_every))
+            if not waited:
+                self._sleep(wait if not self._running else min(wait, renew_every))
 
     def _sleep(self, seconds: float) -> None:
         """Supervise until a task finishes, at most ``seconds`` (no busy spin, prompt reaping)."""

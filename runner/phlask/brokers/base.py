@@ -188,6 +188,10 @@ class Broker(abc.ABC):
         Raises DuplicateTask when an id already exists (nothing of that batch from that id on
         is stored for backends with transactions; see each backend's doc)."""
 
+    #: True for a backend whose ``claim`` blocks up to ``timeout`` until work arrives (the
+    #: server pushes it), so that an idle runner need not also sleep between polls.
+    waits_in_claim: bool = False
+
     @abc.abstractmethod
     def claim(self, queues: Sequence[str], limit: int, lease: float, timeout: float = 0.0) -> list[Claim]:
         """Atomically take up to ``limit`` ready tasks from ``queues`` under a lease of

@@ -97,6 +97,8 @@ class RabbitBroker(Broker):
     lost: settling one raises LeaseLost, and the server redelivers its message.
     """
 
+    waits_in_claim = True  # claim consumes until a message arrives or the timeout ends
+
     schemes = ("amqp", "amqps")
     supports_inspect = False
     supports_unique_ids = False
