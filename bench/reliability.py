@@ -1,7 +1,7 @@
 """Run the fault suite's long form (tests/faults/, PHLASK_LONG=1) and print its figures as
 the Markdown table of the README's "Reliability" section.
 
-    .venv/bin/python bench/reliability.py                 # run it (about half an hour here), then the table
+    .venv/bin/python bench/reliability.py                 # run it (about 10 min: 587 s on 2 cores here), then the table
     .venv/bin/python bench/reliability.py --show FILE     # only print the table of a saved run
     .venv/bin/python bench/reliability.py -- -k sqlite    # arguments after -- go to pytest
 
