@@ -389,20 +389,16 @@ class Supervisor:
             if limits or "/" not in spec.argv[0] or not _spawn.available:
                 self._popen(p, limits)
             else:
-                request = self._request(p)
-                try:
-                    p.pid = _spawn.spawn(*request[:3], **request[3])
-                finally:
-                    _close_all(p.child_fds)
+                self._spawn(p)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             self._failed(p, exc)
             return None
         self._started(p)
         return p.pid
 
-    def _request(self, p: _Child) -> tuple[Any, ...]:
-        """Pipes and the byte strings for :func:`phlask._spawn.spawn`. Raises ValueError for
-        an argument or variable with a NUL byte, OSError when out of descriptors."""
+    def _spawn(self, p: _Child) -> None:
+        """Start ``p`` with :func:`phlask._spawn.spawn`, with fresh pipes. Raises ValueError
+        for an argument or variable with a NUL byte, OSError when it cannot start."""
         spec = p.spec
         argv = [os.fsencode(a) for a in spec.argv]
         envp = [_env_item(k, v) for k, v in spec.env.items()]
@@ -421,7 +417,10 @@ class Supervisor:
             p.child_fds.append(r_in)
             os.set_blocking(w_in, False)  # the child may never read it
             p.fds["stdin"] = w_in
-        return (argv[0], argv, envp, {"stdin": r_in, "stdout": w_out, "stderr": w_err, "cwd": cwd})
+        try:
+            p.pid = _spawn.spawn(argv[0], argv, envp, stdin=r_in, stdout=w_out, stderr=w_err, cwd=cwd)
+        finally:
+            _close_all(p.child_fds)  # the child has its own copies now
 
     def _failed(self, p: _Child, exc: BaseException) -> None:
         spec, out = p.spec, p.out
