@@ -27,6 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "conformance" / "vectors"
+sys.path.insert(0, str(ROOT / "conformance"))
+from harness.vectors import json_equal  # noqa: E402  (one JSON equality for harness and suite)
 CHECK = ROOT / "conformance" / "check"
 SPEC = ROOT / "spec"
 
@@ -71,19 +73,6 @@ def _paths(errors) -> list[str]:
 
 def _has_path(errors, prefix: str) -> bool:
     return any(p == prefix or p.startswith(prefix) for p in _paths(errors))
-
-
-def json_equal(a, b) -> bool:
-    """JSON value equality: numbers by value (60 == 60.0), booleans never equal numbers."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
 
 
 def test_vector_counts():

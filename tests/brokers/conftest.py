@@ -60,6 +60,18 @@ def _unavailable(module: ModuleType) -> str | None:
     return module.available()
 
 
+def require(module: ModuleType) -> ModuleType:
+    """Return ``module`` if its backend can run here; else skip the test, or fail it when
+    CI=true (a missing service is a failure in CI, never a skip). Shared with tests/faults."""
+    reason = _unavailable(module)
+    if reason:
+        message = f"{module.NAME} backend unavailable: {reason}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: every backend must run)", pytrace=False)
+        pytest.skip(message)
+    return module
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_unique_ids: the test expects DuplicateTask on a reused id; "
                             "skipped, explicitly, for backends with supports_unique_ids = False")
@@ -70,14 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(params=BACKENDS, ids=[m.NAME for m in BACKENDS])
 def backend(request: pytest.FixtureRequest) -> ModuleType:
     """The backend module under test, usable here (else skipped, or failed when CI=true)."""
-    module = request.param
-    reason = _unavailable(module)
-    if reason:
-        message = f"{module.NAME} backend unavailable: {reason}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: every backend must run)", pytrace=False)
-        pytest.skip(message)
-    return module
+    return require(request.param)
 
 
 @pytest.fixture

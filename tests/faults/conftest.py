@@ -12,7 +12,6 @@ suite. A backend whose server is missing is skipped, or fails when ``CI=true``.
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 import uuid
@@ -21,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from brokers.conftest import BACKENDS
+from brokers.conftest import BACKENDS, require
 
 from . import figures
 
@@ -33,11 +32,6 @@ SEED = int(os.environ.get("PHLASK_SEED") or random.SystemRandom().randrange(1 <<
 _used: set[str] = set()  # backends this session's tests ran against
 
 
-@functools.cache
-def _unavailable(module: ModuleType) -> str | None:
-    return module.available()
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     form = "long (PHLASK_LONG=1)" if LONG else "short (set PHLASK_LONG=1 for the long form)"
     return [f"phlask faults: {form} form, PHLASK_SEED={SEED}"]
@@ -47,13 +41,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def backend(request: pytest.FixtureRequest) -> ModuleType:
     """The backend module under test (tests/brokers/backend_<name>.py), usable here: else
     skipped, or failed when CI=true."""
-    module = request.param
-    reason = _unavailable(module)
-    if reason:
-        message = f"{module.NAME} backend unavailable: {reason}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: every backend must run)", pytrace=False)
-        pytest.skip(message)
+    module = require(request.param)
     _used.add(module.NAME)
     return module
 
