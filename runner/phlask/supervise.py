@@ -516,11 +516,12 @@ class Supervisor:
         ``(key, Outcome)`` of every process that finished, possibly none."""
         end = None if timeout is None else time.monotonic() + timeout
         self._woken = False
+        polled = False
         while True:
             now = time.monotonic()
             for p in list(self._procs.values()):
                 self._advance(p, now)
-            if self._done or self._woken:
+            if self._done or self._woken or (polled and timeout == 0):
                 break
             wait = float("inf") if end is None else end - now
             if wait <= 0:
@@ -532,11 +533,7 @@ class Supervisor:
             events = self._poll.poll(None if wait == float("inf") else max(0, math.ceil(wait * 1000)))
             for fd, mask in events:
                 self._event(fd, mask)
-            if timeout == 0:
-                now = time.monotonic()
-                for p in list(self._procs.values()):
-                    self._advance(p, now)
-                break
+            polled = True
         done, self._done = self._done, []
         return done
 
