@@ -126,6 +126,7 @@ class Runner:
             self.limits = None
         self._watchdog: Watchdog | None = None
         self._next_sweep = 0.0
+        self._subscribed = False
 
     # --- public ------------------------------------------------------------------------
 
@@ -148,9 +149,12 @@ class Runner:
                         "process group will not be cleaned up")
         standby = threading.Thread(target=self._standby, name="phlask-standby", daemon=True)
         standby.start()
+        # Where the server can push tasks (RabbitMQ), it does, and the loop polls its socket.
+        self._subscribed = self.broker.subscribe(self.s.queues)
         try:
             self._loop()
         finally:
+            self._unsubscribe()
             self._ended.set()
             self._sup.wake()
             standby.join(timeout=5)
@@ -201,6 +205,7 @@ class Runner:
             self._collect()
             now = time.monotonic()
             if self._stopping:
+                self._unsubscribe()
                 if not self._running and not self._pending:
                     break
                 if now >= self._stop_deadline:
@@ -212,6 +217,9 @@ class Runner:
                     next_renew = now + renew_every
                 claimed = 0
                 waited = False  # the broker itself waited for work (AMQP), so no idle sleep after
+                # Whether "nothing claimed" means nothing is ready: a subscribed claim that did
+                # not wait only hands out what had arrived, so drain mode waits once more.
+                empty = False
                 free = 0 if self._stopping else self.s.max_processes - len(self._running)
                 if free > 0 or self._pending:
                     # One turn: settle what finished, claim for the free slots.
@@ -228,6 +236,7 @@ class Runner:
                         self._pending[:0] = settles  # keep the outcomes; settle them when the broker is back
                         raise
                     self._settled(settles, errors)
+                    empty = free > 0 and (timeout > 0 or not self._subscribed)
                     for c in claims:
                         self._start(c)
                     claimed = len(claims)
@@ -249,24 +258,38 @@ class Runner:
             if claimed:
                 continue
             if (not self.s.daemon and not self._running and not self._pending
-                    and (self._stopping or now >= self._retry_due)):
+                    and (self._stopping or (now >= self._retry_due and empty))):
                 break  # drained: nothing ready, nothing running, no retry of ours pending
             if not waited:
-                self._sleep(wait if not self._running else min(wait, renew_every))
+                watch = None
+                if self._subscribed and not self._stopping and len(self._running) < self.s.max_processes:
+                    if self.broker.pushed():
+                        continue  # a pushed task waits for a free slot: claim it now
+                    watch = self.broker.wakeup_fd()  # wake when the server pushes one
+                self._sleep(wait if not self._running else min(wait, renew_every), watch)
 
-    def _sleep(self, seconds: float) -> None:
-        """Supervise until a task finishes, at most ``seconds`` (no busy spin, prompt reaping)."""
-        self._step(max(seconds, 0.001))
+    def _unsubscribe(self) -> None:
+        if self._subscribed:
+            self._subscribed = False
+            try:
+                self.broker.unsubscribe()
+            except Exception as exc:  # the connection is gone: the server takes the pushes back
+                log.debug("unsubscribe: %s", exc)
+
+    def _sleep(self, seconds: float, watch: int | None = None) -> None:
+        """Supervise until a task finishes (or ``watch`` becomes readable), at most
+        ``seconds`` (no busy spin, prompt reaping)."""
+        self._step(max(seconds, 0.001), watch)
 
     def _collect(self) -> None:
         self._step(0)
 
-    def _step(self, timeout: float) -> None:
+    def _step(self, timeout: float, watch: int | None = None) -> None:
         """Drive the supervisor (``timeout`` 0: one round without blocking) and settle every
         task that finished, here or while the standby thread was driving."""
         assert self._sup is not None
         with self._sup_lock:
-            done = self._sup.wait(timeout)
+            done = self._sup.wait(timeout, watch)
             self._stepped = time.monotonic()
             if self._finished:
                 done, self._finished = self._finished + done, []

@@ -360,6 +360,7 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | _CLOEXEC)
         self._poll.register(self._wake_r, select.POLLIN)
         self._woken = False
+        self._watch: int | None = None
         seal_descriptors()
 
     def __len__(self) -> int:
@@ -510,10 +511,19 @@ class Supervisor:
 
     # --- the loop ------------------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None) -> list[tuple[Any, Outcome]]:
-        """Supervise until at least one process finished, :meth:`wake` was called, or
-        ``timeout`` seconds passed (None: no limit; 0: one non-blocking round). Returns the
+    def wait(self, timeout: float | None = None, watch: int | None = None) -> list[tuple[Any, Outcome]]:
+        """Supervise until at least one process finished, :meth:`wake` was called, the
+        descriptor ``watch`` (if given; it is not read) became readable, or ``timeout``
+        seconds passed (None: no limit; 0: one non-blocking round). Returns the
         ``(key, Outcome)`` of every process that finished, possibly none."""
+        if watch is not None:
+            self._poll.register(watch, select.POLLIN)
+            self._watch = watch
+            try:
+                return self.wait(timeout)
+            finally:
+                self._watch = None
+                self._poll.unregister(watch)
         end = None if timeout is None else time.monotonic() + timeout
         self._woken = False
         polled = False
@@ -551,6 +561,9 @@ class Supervisor:
         return max(wait, 0.0)
 
     def _event(self, fd: int, mask: int) -> None:
+        if fd == self._watch:
+            self._woken = True  # left unread: its owner reads it
+            return
         if fd == self._wake_r:
             try:
                 while os.read(fd, 512):

@@ -354,6 +354,107 @@ def test_an_idle_claim_returns_nothing_when_its_wait_is_over(broker):
     assert 0.4 <= time.monotonic() - t0 < 5
 
 
+# --- subscribed: the server pushes to a runner of one queue ---------------------------------
+
+
+def settle_down(broker: RabbitBroker, seconds: float = 0.5) -> None:
+    """Let the server push whatever it will push to ``broker`` (read it in)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        broker._connection().process_data_events(time_limit=0.05)
+
+
+def test_only_one_queue_can_be_subscribed(broker):
+    assert broker.subscribe(["a", "b"]) is False and broker.wakeup_fd() is None
+    assert broker.subscribe(["default"]) is True
+
+
+def test_a_subscribed_runner_holds_only_its_claims_plus_its_free_slots(opened):
+    # Given runner A subscribed with one free slot, and five tasks
+    a, b = opened(), opened()
+    a.subscribe(["default"])
+    a.push_many([task(id=f"t{i}") for i in range(5)])
+    (held,) = a.claim(["default"], 1, LONG, timeout=5)
+    # When the server has had time to push more, and runner B claims
+    settle_down(a)
+    others = b.claim(["default"], 10, LONG)
+    # Then A got the first and holds nothing more: B gets the other four
+    assert held.id == "t0" and [c.id for c in others] == ["t1", "t2", "t3", "t4"]
+    assert a.pushed() == 0
+
+
+def test_a_settle_frees_a_slot_and_the_server_pushes_the_next_task_at_once(opened):
+    # Given a subscribed runner with one slot, running one task, and one more published
+    a, producer = opened(), opened()
+    a.subscribe(["default"])
+    producer.push(task(id="first"))
+    (first,) = a.claim(["default"], 1, LONG, timeout=5)
+    producer.push(task(id="second"))
+    settle_down(a, 0.3)
+    assert a.pushed() == 0  # its slot is busy: nothing is pushed to it
+    # When the first settles
+    a.succeed(first, {"exit_code": 0})
+    # Then the server pushes the second: the socket wakes the runner, and a claim that
+    # does not wait finds it
+    fd = a.wakeup_fd()
+    assert fd is not None and select.select([fd], [], [], 5)[0] == [fd]
+    assert [c.id for c in a.claim(["default"], 1, LONG)] == ["second"]
+
+
+def test_renewing_does_not_let_the_server_push_more_than_the_free_slots(opened):
+    # Given runner A subscribed, running two of five tasks and no free slot
+    a, b = opened(), opened()
+    a.subscribe(["default"])
+    a.push_many([task(id=f"t{i}") for i in range(5)])
+    running = a.claim(["default"], 2, LONG, timeout=5)
+    while len(running) < 2:
+        running += a.claim(["default"], 2 - len(running), LONG, timeout=5)
+    # When it renews them (their deliveries are acked and taken back from the hold queue)
+    assert a.renew(running, LONG) == []
+    settle_down(a)
+    # Then A still holds only those two: B gets the other three
+    assert a.pushed() == 0
+    assert sorted(c.id for c in b.claim(["default"], 10, LONG)) == ["t2", "t3", "t4"]
+
+
+def test_unsubscribing_gives_back_what_was_pushed_but_not_claimed(opened):
+    a, b = opened(), opened()
+    a.subscribe(["default"])
+    a.push_many([task(id=f"t{i}") for i in range(3)])
+    got = a.claim(["default"], 3, LONG, timeout=5)
+    settle_down(a)
+    got += a.claim(["default"], 3 - len(got), LONG)
+    assert len(got) == 3 and a.pushed() == 0
+    a.push_many([task(id=f"u{i}") for i in range(2)])
+    for c in got:
+        a.succeed(c, {"exit_code": 0})
+    settle_down(a)
+    assert a.pushed() == 2
+    a.unsubscribe()
+    assert sorted(c.id for c in b.claim(["default"], 10, LONG)) == ["u0", "u1"]
+
+
+def test_a_subscribed_claim_that_waits_answers_for_the_whole_queue(broker):
+    # An idle subscribed claim that finds nothing must mean nothing is ready (drain mode
+    # exits on it), and one that finds something takes it
+    broker.subscribe(["default"])
+    assert broker.claim(["default"], 4, LONG, timeout=0.2) == []
+    broker.push_many([task(id=f"t{i}") for i in range(3)])
+    assert len(broker.claim(["default"], 4, LONG, timeout=0.2)) >= 1
+
+
+def test_a_draining_runner_of_one_queue_runs_every_task(opened):
+    # Given 100 tasks on one queue (the runner subscribes), and a short idle wait
+    broker = opened()
+    broker.push_many([Task(lang="shell", file="echo.sh", args=[str(i)]) for i in range(100)])
+    # When a runner with one slot drains it (after each task, the next is pushed only once
+    # the server has the ack: the claim right after the settle finds nothing yet)
+    stats = Runner(tasks=broker, roots=[str(TASKS)], wait=5, max_processes=1).run()
+    # Then every task ran once: a claim that found nothing pushed yet did not end the drain
+    assert (stats.succeeded, stats.dead) == (100, 0)
+    assert nonzero(broker.counts()) == {"default": {"succeeded": 100}}
+
+
 # --- long tasks and the consumer timeout ----------------------------------------------------
 
 

@@ -201,6 +201,29 @@ class Broker(abc.ABC):
         runner died). Backends that the server can wake (AMQP) may block up to ``timeout``
         seconds for the first task; polling backends return at once."""
 
+    def subscribe(self, queues: Sequence[str]) -> bool:
+        """Ask the server to push the tasks of ``queues`` ahead of claims (a runner does this
+        once, at start). Where the backend can (RabbitMQ, for one queue), ``claim`` then hands
+        out only what the server has already pushed (at most ``limit``; it blocks up to
+        ``timeout`` only when nothing has arrived), the server never pushes more than the
+        subscriber's running claims plus the ``limit`` of its latest claim, and
+        :meth:`wakeup_fd` tells the runner when to claim again. Returns False, changing
+        nothing, where claims stay polls."""
+        return False
+
+    def unsubscribe(self) -> None:
+        """End :meth:`subscribe`: no more pushes; pushed tasks not yet claimed go back."""
+
+    def wakeup_fd(self) -> int | None:
+        """While subscribed: a descriptor that becomes readable when the server pushes
+        something, for the runner to poll beside its tasks. None otherwise."""
+        return None
+
+    def pushed(self) -> int:
+        """While subscribed: tasks already pushed and received, ready for :meth:`claim`
+        (the runner claims them before it sleeps on :meth:`wakeup_fd`)."""
+        return 0
+
     @abc.abstractmethod
     def renew(self, claims: Sequence[Claim], lease: float) -> list[Claim]:
         """Extend the leases of running claims to now + ``lease``. Returns the claims whose

@@ -8,8 +8,10 @@ document's (a test compares them). In short:
   everything is published with publisher confirms;
 * a delay (``not_before``, retry backoff) is a hop through ``phlask.q:delay:<ms>``, whose
   messages all live ``<ms>`` and then dead-letter back to ``phlask.q``;
-* a claim is ``basic.get`` per free slot, or, when idle, a consumer with prefetch 1 that is
-  cancelled once a message arrives: a runner holds no message it has no slot for;
+* a runner of one queue subscribes: a standing consumer whose prefetch is its free slots
+  pushes tasks to it (no round trip per claim); a runner of several queues claims with
+  ``basic.get`` per free slot, or, when idle, a consumer with prefetch 1 that is cancelled
+  once a message arrives. Either way a runner holds no message it has no slot for;
 * a settle that moves a task publishes a copy, waits for its confirm, then acks;
 * a long task outlives the server's consumer timeout because every ``renew`` moves its
   message into this runner's hold queue ``phlask.q:hold:<runner>`` and takes it back (a
@@ -62,6 +64,7 @@ class _Delivery:
     tag: int
     props: pika.BasicProperties
     body: bytes
+    consumer: str | None = None  # the standing consumer's tag when pushed to it (subscribe), not taken by get
     headers: dict[str, Any] = field(init=False)
     task_id: str = field(init=False)
 
@@ -137,6 +140,12 @@ class RabbitBroker(Broker):
         self._succeeded: collections.Counter[str] = collections.Counter()
         self._runner = secrets.token_hex(6)
         self._hold_seq = 0
+        # subscribe(): one standing consumer on the runner channel, its prefetch, what it pushed
+        self._feed: str | None = None  # the phlask queue subscribed to
+        self._feed_tag: str | None = None
+        self._feed_prefetch = 0
+        self._fed: list[_Delivery] = []
+        self._qos = 0  # the per-consumer prefetch last set on the runner channel
         self.declared_names: set[str] = set()  # every queue this object declared
         self._connection()
 
@@ -204,6 +213,8 @@ class RabbitBroker(Broker):
             held.done = True
         self._held.clear()
         self._holds.clear()
+        self._fed.clear()  # unacked with the channel: the server requeues them
+        self._feed_tag, self._feed_prefetch = None, 0
         self._epoch += 1
 
     def _channel(self, kind: str) -> BlockingChannel:
@@ -215,6 +226,7 @@ class RabbitBroker(Broker):
         ch = self._connection().channel()
         if kind == "_run":
             ch.basic_qos(prefetch_count=1)  # per consumer: an idle claim takes one message per queue
+            self._qos = 1
             self._confirms = _Confirms(ch)
             self._epoch += 1
         elif kind == "_ops":
@@ -339,16 +351,20 @@ class RabbitBroker(Broker):
     def claim(self, queues: Sequence[str], limit: int, lease: float, timeout: float = 0.0) -> list[Claim]:
         """See :meth:`Broker.claim`. Takes ready messages with ``basic.get``; when there are
         none and ``timeout`` > 0, consumes (prefetch 1 per queue) until one arrives. Claims
-        whose lease ran out unrenewed are given back first."""
-        if limit <= 0 or not queues:
+        whose lease ran out unrenewed are given back first. After :meth:`subscribe`, a claim
+        of the subscribed queue hands out what the standing consumer received instead."""
+        if not queues:
             return []
         queues = list(dict.fromkeys(queues))
+        fed = queues == [self._feed]
+        if limit <= 0 and not fed:
+            return []
         for q in queues:
             self._known.setdefault(q)
         for attempt in (1, 2):
             try:
                 with self._amqp("claim"):
-                    got = self._claim(queues, limit, timeout)
+                    got = self._claim_fed(max(limit, 0), timeout) if fed else self._claim(queues, limit, timeout)
                 break
             except BrokerError:
                 if attempt == 2:
@@ -366,14 +382,17 @@ class RabbitBroker(Broker):
                                 key_id=_str(d.headers.get(Header.KEY_ID)), receipt=held))
         return claims
 
-    def _claim(self, queues: list[str], limit: int, timeout: float) -> list[_Delivery]:
-        ch = self._channel("_run")
+    def _expire(self, ch: BlockingChannel) -> None:
         now = time.time()
         for held in [h for h in self._held if h.until < now]:
             log.info("task %s: lease expired without renewal; returning it to %s",
                      held.delivery.task_id, self.work(held.delivery.queue))
-            self._give_back(ch, held)  # the channel handles this before the gets below
+            self._give_back(ch, held)  # the channel handles this before what the claim does next
             self._end(held)
+
+    def _claim(self, queues: list[str], limit: int, timeout: float) -> list[_Delivery]:
+        ch = self._channel("_run")
+        self._expire(ch)
         for q in queues:
             self._declare(ch, self.work(q), work_queue_args())
         # With several queues, hold the head of each and take the best (priority, then the
@@ -413,6 +432,7 @@ class RabbitBroker(Broker):
     def _wait(self, ch: BlockingChannel, queues: list[str], limit: int, timeout: float) -> list[_Delivery]:
         arrived: list[_Delivery] = []
         tags: dict[str, str] = {}
+        self._set_qos(ch, 1)
 
         def on_message(_ch: Any, method: Any, props: Any, body: bytes) -> None:
             arrived.append(_Delivery(tags[method.consumer_tag], method.delivery_tag, props, body))
@@ -434,6 +454,120 @@ class RabbitBroker(Broker):
         for d in out[limit:]:
             ch.basic_reject(d.tag, requeue=True)
         return out[:limit]
+
+    # --- subscribe: a standing consumer ----------------------------------------------------
+
+    def subscribe(self, queues: Sequence[str]) -> bool:
+        """For one queue, claims take what a standing consumer on the runner channel received
+        (spec, 8.1): no round trip per claim, and a task published or freed by an ack reaches
+        the runner at once. Its per-consumer prefetch is kept at the runner's running claims
+        from it plus the ``limit`` of the latest claim, so the runner holds no more messages
+        than it has slots. Several queues keep ``basic.get``: only that takes the best head
+        across queues."""
+        queues = list(dict.fromkeys(queues))
+        if len(queues) != 1:
+            return False
+        self._feed = queues[0]
+        self._known.setdefault(self._feed)
+        return True
+
+    def unsubscribe(self) -> None:
+        if self._feed is None:
+            return
+        self._feed = None
+        ch = self._run
+        if ch is None or not ch.is_open:
+            return
+        with contextlib.suppress(BrokerError), self._amqp("unsubscribe"):
+            self._feed_stop(ch)
+            fed, self._fed = self._fed, []
+            for d in fed:
+                ch.basic_reject(d.tag, requeue=True)
+
+    def wakeup_fd(self) -> int | None:
+        if self._feed_tag is None or self._conn is None or not self._conn.is_open:
+            return None
+        try:  # pika keeps its socket private; stable across pika 1.x
+            return self._conn._impl._transport._sock.fileno()
+        except (AttributeError, OSError):
+            return None
+
+    def pushed(self) -> int:
+        conn = self._conn
+        # Deliveries pika read but has not handed to the consumer yet count too: they
+        # will not make the socket readable again.
+        return len(self._fed) + bool(conn is not None and conn._channels_pending_dispatch)
+
+    def _on_fed(self, _ch: Any, method: Any, props: Any, body: bytes) -> None:
+        assert self._feed is not None
+        self._fed.append(_Delivery(self._feed, method.delivery_tag, props, body, consumer=method.consumer_tag))
+
+    def _set_qos(self, ch: BlockingChannel, prefetch: int) -> None:
+        """The per-consumer prefetch of consumers created from now on."""
+        if self._qos != prefetch:
+            ch.basic_qos(prefetch_count=prefetch)
+            self._qos = prefetch
+
+    def _feed_stop(self, ch: BlockingChannel) -> None:
+        """Cancel the standing consumer; what it pushed and pika handed over stays ours."""
+        if self._feed_tag is not None:
+            self._connection().process_data_events(time_limit=0)
+            ch.basic_cancel(self._feed_tag)  # pika requeues deliveries it had not handed over
+            self._feed_tag, self._feed_prefetch = None, 0
+
+    def _feed_fit(self, ch: BlockingChannel, taken: list[_Delivery], free: int) -> None:
+        """Make the standing consumer able to push exactly ``free`` more tasks (the slots
+        left after ``taken``), less those pushed but not yet claimed. The server counts a
+        consumer's unacked deliveries against the prefetch it was created with, which cannot
+        change: a different room means a new consumer."""
+        room = free - len(self._fed)
+        tag = self._feed_tag
+        if tag is not None:
+            mine = sum(1 for h in self._held if h.source == "work" and h.delivery.consumer == tag)
+            mine += sum(1 for d in taken if d.consumer == tag) + sum(1 for d in self._fed if d.consumer == tag)
+            if self._feed_prefetch - mine == room:
+                return
+            self._feed_stop(ch)
+            room = free - len(self._fed)
+        if room > 0 and self._feed is not None:
+            self._set_qos(ch, room)
+            self._feed_tag = ch.basic_consume(self.work(self._feed), self._on_fed, auto_ack=False)
+            self._feed_prefetch = room
+
+    def _claim_fed(self, limit: int, timeout: float) -> list[_Delivery]:
+        ch = self._channel("_run")
+        self._expire(ch)
+        assert self._feed is not None
+        self._declare(ch, self.work(self._feed), work_queue_args())
+        conn = self._connection()
+        conn.process_data_events(time_limit=0)
+        out = self._take_fed(ch, limit)
+        self._feed_fit(ch, out, limit - len(out))
+        if out or limit <= 0 or timeout <= 0:
+            return out
+        deadline = time.monotonic() + timeout
+        while not out and (left := deadline - time.monotonic()) > 0:
+            conn.process_data_events(time_limit=left)
+            out = self._take_fed(ch, limit)
+        if not out:
+            # Nothing pushed during the wait. Make "nothing" certain, as drain mode needs: a
+            # basic.get answers for the queue, and a round trip after it brings in anything
+            # the server pushed before that answer (one channel's frames keep their order).
+            got = self._get(ch, self._feed)
+            if got is not None:
+                out = [got]
+            else:
+                ch.basic_qos(prefetch_count=self._qos)
+                conn.process_data_events(time_limit=0)
+                out = self._take_fed(ch, limit)
+        return out
+
+    def _take_fed(self, ch: BlockingChannel, limit: int) -> list[_Delivery]:
+        batch, self._fed = self._fed, []
+        ready = [d for d in batch if not self._early(ch, d)]  # a hop may let more arrive: kept apart
+        ready.sort(key=lambda d: -d.priority)  # stable: in delivery order within a priority
+        self._fed = ready[limit:] + self._fed
+        return ready[:limit]
 
     def _give_back(self, ch: BlockingChannel, held: _Lease) -> None:
         d = held.delivery
@@ -496,6 +630,10 @@ class RabbitBroker(Broker):
         with contextlib.suppress(BrokerError):  # the channel broke: every claim of it is lost
             with self._amqp("renew"):
                 ch = self._channel("_run") if live else None
+                if self._feed_tag is not None and any(c.receipt.delivery.consumer == self._feed_tag for c in live):
+                    # Acking their deliveries would let the standing consumer push as many
+                    # more: stop it; the next claim starts one for the slots then free.
+                    self._feed_stop(ch)
                 for c in live:
                     token = secrets.token_hex(8)
                     tokens[token] = c.receipt
@@ -504,6 +642,7 @@ class RabbitBroker(Broker):
                 if live:
                     self._confirm_then_ack(ch, *(h.delivery.tag for h in tokens.values()))
                     self._take_copies(ch, tokens, time.time() + lease)
+
         return [c for c in claims if not self._live(c)]
 
     def _hold(self, ch: BlockingChannel, queue: str, ttl: int) -> str:
@@ -578,7 +717,7 @@ class RabbitBroker(Broker):
     def release(self, claim: Claim) -> None:
         with self._settling(claim) as (ch, _):
             self._give_back(ch, claim.receipt)
-            ch.basic_qos(prefetch_count=1)  # a round trip: the requeue is done when release returns
+            ch.basic_qos(prefetch_count=self._qos or 1)  # a round trip: the requeue is done when release returns
 
     # --- operators ---------------------------------------------------------------------
 
@@ -600,6 +739,7 @@ class RabbitBroker(Broker):
                     if n is None:
                         self._delays[q].discard(name)
                     delayed += n or 0
+                delayed += sum(1 for d in self._fed if d.queue == q)  # pushed to us, not yet claimed
                 out[q] = {"queued": (ready or 0) + delayed, "running": running[q],
                           "dead": self._count(self.dead_name(q)) or 0}
                 if self._succeeded[q]:
