@@ -53,7 +53,7 @@ def plan(broker: MongoBroker) -> str:
     out = broker._client[broker.database].command("explain", cmd, verbosity="executionStats")
     if "filterPushdown" in out:  # FerretDB
         return (f"filterPushdown={out.get('filterPushdown')} sortPushdown={out.get('sortPushdown')} "
-                f"limitPushdown={out.get('limitPushdown')} sqlite plan={out.get('queryPlanner', {}).get('Plan')}")
+                f"limitPushdown={out.get('limitPushdown')} backend plan={out.get('queryPlanner', {}).get('Plan')}")
     stages, node = [], out.get("queryPlanner", {}).get("winningPlan", {})
     node = node.get("queryPlan", node)  # MongoDB 7 wraps the classic plan
     while node:
