@@ -102,15 +102,18 @@ def _attr() -> Any:
     return attr
 
 
-def spawn(path: bytes, argv: list[bytes], envp: list[bytes], *, stdin: int | None, stdout: int, stderr: int,
-          cwd: bytes | None = None) -> int:
-    """Start ``path`` with ``argv`` and exactly the environment ``envp`` (``b"NAME=value"``
-    items) in a new session, with ``stdin`` (None: /dev/null), ``stdout`` and ``stderr``
-    as its descriptors 0-2, in ``cwd`` when given. Every other descriptor of this process
-    must be close-on-exec. Returns the pid; raises OSError."""
+# File actions depend only on (cwd, stdin, stdout, stderr): a directory, which glibc
+# copies, and descriptor numbers. A runner's pipes reuse the lowest free numbers and its
+# file tasks share one working directory, so a few sets serve almost every spawn and are
+# kept, never destroyed (posix_spawn only reads them, from any thread). Past _MAX_ACTIONS
+# sets (per-task directories of inline code), a call builds and destroys its own.
+_actions: dict[tuple[bytes | None, int | None, int, int], Any] = {}
+_MAX_ACTIONS = 64
+
+
+def _file_actions(cwd: bytes | None, stdin: int | None, stdout: int, stderr: int) -> Any:
     assert _libc is not None
     libc = _libc
-    attr = _attr()
     fa = _FileActions()
     _check(libc.posix_spawn_file_actions_init(fa), "posix_spawn_file_actions_init")
     try:
@@ -122,12 +125,35 @@ def spawn(path: bytes, argv: list[bytes], envp: list[bytes], *, stdin: int | Non
             _check(libc.posix_spawn_file_actions_adddup2(fa, stdin, 0), "adddup2")
         _check(libc.posix_spawn_file_actions_adddup2(fa, stdout, 1), "adddup2")
         _check(libc.posix_spawn_file_actions_adddup2(fa, stderr, 2), "adddup2")
+    except BaseException:
+        libc.posix_spawn_file_actions_destroy(fa)
+        raise
+    return fa
+
+
+def spawn(path: bytes, argv: list[bytes], envp: list[bytes], *, stdin: int | None, stdout: int, stderr: int,
+          cwd: bytes | None = None) -> int:
+    """Start ``path`` with ``argv`` and exactly the environment ``envp`` (``b"NAME=value"``
+    items) in a new session, with ``stdin`` (None: /dev/null), ``stdout`` and ``stderr``
+    as its descriptors 0-2, in ``cwd`` when given. Every other descriptor of this process
+    must be close-on-exec. Returns the pid; raises OSError."""
+    assert _libc is not None
+    attr = _attr()
+    key = (cwd, stdin, stdout, stderr)
+    own = None  # file actions of this call alone, destroyed after it
+    fa = _actions.get(key)
+    if fa is None:
+        fa = _file_actions(cwd, stdin, stdout, stderr)
+        if len(_actions) >= _MAX_ACTIONS or _actions.setdefault(key, fa) is not fa:
+            own = fa  # the cache is full, or another thread stored the same set first
+    try:
         c_argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
         c_envp = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
         pid = ctypes.c_int(0)
-        rc = libc.posix_spawn(ctypes.byref(pid), path, fa, attr, c_argv, c_envp)  # GIL released here
+        rc = _libc.posix_spawn(ctypes.byref(pid), path, fa, attr, c_argv, c_envp)  # GIL released here
         if rc != 0:
             raise OSError(rc, os.strerror(rc))
         return pid.value
     finally:
-        libc.posix_spawn_file_actions_destroy(fa)
+        if own is not None:
+            _libc.posix_spawn_file_actions_destroy(own)
