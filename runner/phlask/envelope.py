@@ -180,6 +180,20 @@ class _Repeated(dict):
     names: list[str]
 
 
+class _Repeat(Exception):
+    """A member name given more than once in one object (raised by :func:`_unique`)."""
+
+
+def _unique(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(items)
+    if len(obj) != len(items):
+        raise _Repeat
+    return obj
+
+
+_unique_names = json.JSONDecoder(object_pairs_hook=_unique)
+
+
 def _reread(data: bytes | bytearray | memoryview) -> list[FieldError]:
     """What the fast path lets through (spec 2.1): text that is not UTF-8 inside ``input``,
     which msgspec keeps as raw bytes unchecked, and member names given more than once in an
@@ -188,6 +202,17 @@ def _reread(data: bytes | bytearray | memoryview) -> list[FieldError]:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError as e:
         return [FieldError("$", f"not valid UTF-8 at byte {e.start}: envelopes are UTF-8 JSON text")]
+    # The common case, no name repeated anywhere, with one prebuilt decoder whose hook gives
+    # up at the first repeat; only then is the text read again to name every repeat.
+    if not text.startswith("\ufeff"):  # json.loads refuses a BOM; the reading below says so
+        try:
+            _unique_names.decode(text)
+        except _Repeat:
+            pass
+        except RecursionError:
+            return [FieldError("$", _NESTED)]
+        else:
+            return []
     seen_any = False
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -403,7 +403,7 @@ class Supervisor:
         spec = p.spec
         argv = [os.fsencode(a) for a in spec.argv]
         envp = [_env_item(k, v) for k, v in spec.env.items()]
-        if any(b"\0" in x for x in argv) or any(b"\0" in x for x in envp) or any("=" in k for k in spec.env):
+        if b"\0" in b"".join(argv) or b"\0" in b"".join(envp) or "=" in "".join(spec.env):
             raise ValueError("embedded null byte, or '=' in an environment variable name")
         cwd = os.fsencode(spec.cwd) if spec.cwd else None
         r_out, w_out = os.pipe2(_CLOEXEC)
@@ -441,7 +441,8 @@ class Supervisor:
 
     def _started(self, p: _Child) -> None:
         p.out.pid = p.pid
-        p.log.marker(f"phlask: start pid={p.pid} argv={p.spec.argv!r}")
+        if p.log.file is not None:
+            p.log.marker(f"phlask: start pid={p.pid} argv={p.spec.argv!r}")
         try:
             p.pidfd = os.pidfd_open(p.pid)
         except (AttributeError, OSError):
@@ -694,7 +695,8 @@ class Supervisor:
         out.duration = time.monotonic() - p.t0
         if p.spec.result_file is not None:
             out.result, out.result_error = read_result(p.spec.result_file, p.spec.result_max_bytes)
-        p.log.close(out.error or "exit status 0")
+        if p.log.file is not None:
+            p.log.close(out.error or "exit status 0")
         out.log_error = p.log.error
         self._done.append((p.key, out))
 

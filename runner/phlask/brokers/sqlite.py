@@ -310,7 +310,10 @@ class SqliteBroker(Broker):
                         signature=r["signature"], key_id=r["key_id"], receipt=secrets.token_hex(16),
                         claimed_at=now)
                   for r in rows[:limit]]
-        db.executemany(_MARK_RUNNING, [(c.receipt, now + lease, now, r["seq"]) for c, r in zip(claims, rows)])
+        if len(claims) == 1:  # the usual turn of a busy runner: one statement, no iterator
+            db.execute(_MARK_RUNNING, (claims[0].receipt, now + lease, now, rows[0]["seq"]))
+        elif claims:
+            db.executemany(_MARK_RUNNING, [(c.receipt, now + lease, now, r["seq"]) for c, r in zip(claims, rows)])
         return claims
 
     def renew(self, claims: Sequence[Claim], lease: float) -> list[Claim]:
@@ -328,15 +331,18 @@ class SqliteBroker(Broker):
         return lost
 
     def _settle_in(self, db: sqlite3.Connection, s: Settle, now: float) -> LeaseLost | None:
+        params = {"id": s.claim.id, "token": s.claim.receipt, "now": now}
         if s.how == "release":
             # run_at was <= now when claimed; keeping it keeps the task's place in line.
-            sql, values = _RELEASE, {}
-        elif s.how in _SETTLES:
-            sql = _SETTLES[s.how]
-            values = {"result": _json(s.result or {}), "reason": str(s.reason), "delay": max(0.0, s.delay)}
+            sql = _RELEASE
         else:
-            raise ValueError(f"unknown settle {s.how!r}")
-        cur = db.execute(sql, {"id": s.claim.id, "token": s.claim.receipt, "now": now, **values})
+            sql = _SETTLES.get(s.how)
+            if sql is None:
+                raise ValueError(f"unknown settle {s.how!r}")
+            params["result"] = _json(s.result or {})
+            params["reason"] = str(s.reason)
+            params["delay"] = max(0.0, s.delay)
+        cur = db.execute(sql, params)
         if cur.rowcount == 1:
             return None
         return LeaseLost(f"task {s.claim.id!r}: this runner's lease is gone (the task was claimed "
@@ -430,8 +436,12 @@ def _bytes(value: bytes | str | float) -> bytes:
     return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value).encode()
 
 
+# What json.dumps(result, ensure_ascii=False, separators=(",", ":")) builds on every call.
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(result: dict[str, Any]) -> str:
-    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    return _encoder.encode(result)
 
 
 def _info(row: sqlite3.Row) -> TaskInfo:
