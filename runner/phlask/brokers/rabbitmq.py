@@ -46,7 +46,7 @@ from .amqp_layout import (_DEATH, _DROP, _PREFIX_RE, _QUEUE_RE, CONTENT_TYPE, DE
                           HOLD_EXPIRES_EXTRA_MS, MAX_DELAY_MS, MAX_PRIORITY, RESULT_HEADER_MAX, Header, _Confirms,
                           _int, _result_header, _safe, _split_url, _str, dead_queue_args, delay_bucket,
                           delay_queue_args, hold_queue_args, work_queue_args)
-from .base import Broker, Claim, LeaseLost, Message, TaskInfo
+from .base import Broker, Claim, LeaseLost, Message, Settle, TaskInfo
 
 log = logging.getLogger("phlask.brokers.rabbitmq")
 
@@ -693,9 +693,40 @@ class RabbitBroker(Broker):
         self._end(claim.receipt)
 
     def succeed(self, claim: Claim, result: dict[str, Any]) -> None:
+        self._ack(claim)
+        with self._amqp("settling", lost=True):
+            self._channel("_run")._flush_output()  # the ack is on its way when succeed returns
+
+    def _ack(self, claim: Claim) -> None:
+        """Acknowledge a succeeded task's delivery without waiting for the socket: the
+        caller flushes (one flush for a turn's acks)."""
         with self._settling(claim) as (ch, d):
-            ch.basic_ack(d.tag)
+            ch._impl.basic_ack(d.tag)  # BlockingChannel.basic_ack would flush each one
         self._succeeded[claim.queue] += 1
+
+    def settle_and_claim(self, settles: Sequence[Settle], queues: Sequence[str], limit: int, lease: float,
+                         timeout: float = 0.0) -> tuple[list[Exception | None], list[Claim]]:
+        """As the protocol's default, with the acks of succeeded tasks written together:
+        the claim that follows (or one flush) sends them."""
+        errors: list[Exception | None] = []
+        acked = False
+        for s in settles:
+            try:
+                if s.how == "succeed":
+                    self._ack(s.claim)
+                    acked = True
+                else:
+                    self.settle(s)
+            except Exception as exc:  # reported per settle; the runner decides
+                errors.append(exc)
+            else:
+                errors.append(None)
+        if limit > 0:
+            return errors, self.claim(queues, limit, lease, timeout)
+        if acked and self._run is not None and self._run.is_open:
+            with self._amqp("settling"):
+                self._run._flush_output()
+        return errors, []
 
     def retry(self, claim: Claim, result: dict[str, Any], delay: float) -> None:
         ms = max(0, round(delay * 1000))
