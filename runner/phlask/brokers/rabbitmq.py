@@ -146,6 +146,7 @@ class RabbitBroker(Broker):
         self._feed_prefetch = 0
         self._fed: list[_Delivery] = []
         self._qos = 0  # the per-consumer prefetch last set on the runner channel
+        self._batch = False  # in settle_and_claim: acks are flushed once, at the end
         self.declared_names: set[str] = set()  # every queue this object declared
         self._connection()
 
@@ -693,37 +694,24 @@ class RabbitBroker(Broker):
         self._end(claim.receipt)
 
     def succeed(self, claim: Claim, result: dict[str, Any]) -> None:
-        self._ack(claim)
-        with self._amqp("settling", lost=True):
-            self._channel("_run")._flush_output()  # the ack is on its way when succeed returns
-
-    def _ack(self, claim: Claim) -> None:
-        """Acknowledge a succeeded task's delivery without waiting for the socket: the
-        caller flushes (one flush for a turn's acks)."""
         with self._settling(claim) as (ch, d):
-            ch._impl.basic_ack(d.tag)  # BlockingChannel.basic_ack would flush each one
+            ch._impl.basic_ack(d.tag)  # BlockingChannel.basic_ack would flush the socket each time
+            if not self._batch:
+                ch._flush_output()  # the ack is on its way when succeed returns
         self._succeeded[claim.queue] += 1
 
     def settle_and_claim(self, settles: Sequence[Settle], queues: Sequence[str], limit: int, lease: float,
                          timeout: float = 0.0) -> tuple[list[Exception | None], list[Claim]]:
-        """As the protocol's default, with the acks of succeeded tasks written together:
-        the claim that follows (or one flush) sends them."""
-        errors: list[Exception | None] = []
-        acked = False
-        for s in settles:
-            try:
-                if s.how == "succeed":
-                    self._ack(s.claim)
-                    acked = True
-                else:
-                    self.settle(s)
-            except Exception as exc:  # reported per settle; the runner decides
-                errors.append(exc)
-            else:
-                errors.append(None)
+        """As the protocol's default, with the acks of a turn's succeeded tasks written
+        together: the claim that follows (or one flush) sends them."""
+        self._batch = True
+        try:
+            errors, _ = super().settle_and_claim(settles, queues, 0, lease)
+        finally:
+            self._batch = False
         if limit > 0:
             return errors, self.claim(queues, limit, lease, timeout)
-        if acked and self._run is not None and self._run.is_open:
+        if settles and self._run is not None and self._run.is_open:
             with self._amqp("settling"):
                 self._run._flush_output()
         return errors, []
