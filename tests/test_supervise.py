@@ -548,3 +548,26 @@ def test_without_pidfd_exit_is_polled(monkeypatch, tmp_path):
     assert wait_dead([int(p) for p in (tmp_path / "pids").read_text().split()]) == []
     out = run(shell("ignore_term.sh", timeout=1.0, kill_grace=0.3))
     assert out.timed_out and out.signal == "SIGKILL"
+
+
+def test_wait_returns_when_the_watched_descriptor_becomes_readable_and_leaves_it_unread():
+    # Given a supervisor with nothing to do, watching a pipe that becomes readable in 0.2 s
+    sup = supervise.Supervisor()
+    r, w = os.pipe()
+    timer = threading.Timer(0.2, os.write, (w, b"x"))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        # When it waits up to 10 s
+        done = sup.wait(10, watch=r)
+        # Then it returns at once, and the byte is still there for the descriptor's owner
+        assert done == [] and time.monotonic() - t0 < 5
+        assert os.read(r, 1) == b"x"
+        # and a wait without the watch no longer sees it
+        t0 = time.monotonic()
+        assert sup.wait(0.2) == [] and time.monotonic() - t0 >= 0.15
+    finally:
+        timer.cancel()
+        sup.close()
+        os.close(r)
+        os.close(w)
