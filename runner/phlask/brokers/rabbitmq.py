@@ -497,7 +497,7 @@ class RabbitBroker(Broker):
         conn = self._conn
         # Deliveries pika read but has not handed to the consumer yet count too: they
         # will not make the socket readable again.
-        return len(self._fed) + bool(conn is not None and conn._channels_pending_dispatch)
+        return len(self._fed) + bool(conn is not None and getattr(conn, "_channels_pending_dispatch", None))
 
     def _on_fed(self, _ch: Any, method: Any, props: Any, body: bytes) -> None:
         assert self._feed is not None
