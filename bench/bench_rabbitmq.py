@@ -5,7 +5,8 @@
 * delay from publish to claim on an idle consumer (``claim`` blocked with a timeout), and
   from publish to process start on an idle runner: median and 99th percentile;
 * tasks/s of trivial shell tasks through RabbitMQ next to the bare spawn loop in the same
-  run (bench/_baseline.py; target: >= 0.8 of the bare rate).
+  run (bench/_baseline.py; target: >= 0.8 of the bare rate), with the machine's CPU per
+  task (the RabbitMQ server's included) and the ceiling it puts on that ratio.
 
     .venv/bin/python bench/bench_rabbitmq.py [--tasks 2000] [--samples 300] [--parallel 2 8]
 
@@ -26,7 +27,7 @@ import uuid
 import pika
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _baseline import bare_spawn_rate  # noqa: E402
+from _baseline import HEADER, Meter, Sample, bare_spawn, best, row  # noqa: E402
 
 from phlask import Task  # noqa: E402
 from phlask.brokers.rabbitmq import RabbitBroker  # noqa: E402
@@ -130,14 +131,14 @@ def start_delay(samples: int) -> tuple[float, float]:
     return percentiles(delays)
 
 
-def runner_rate(n: int, parallel: int) -> float:
+def runner_run(n: int, parallel: int) -> Sample:
     b = broker()
     b.push_many([Task(lang="shell", file=NOOP, queue=f"tp{parallel}") for _ in range(n)])
-    t0 = time.perf_counter()
-    stats = Runner(tasks=b, queues=[f"tp{parallel}"], max_processes=parallel, wait=5, roots=[HERE]).run()
-    elapsed = time.perf_counter() - t0
+    with Meter(n, server="beam.smp") as m:  # the machine's CPU: the RabbitMQ server's counts too
+        stats = Runner(tasks=b, queues=[f"tp{parallel}"], max_processes=parallel, wait=5, roots=[HERE]).run()
     assert stats.succeeded == n, stats
-    return n / elapsed
+    assert m.sample is not None
+    return m.sample
 
 
 def cleanup() -> None:
@@ -165,7 +166,7 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, nargs="+", default=[2, 8])
     ap.add_argument("--rounds", type=int, default=2, help="alternating throughput rounds; the best of each is kept")
     args = ap.parse_args()
-    logging.getLogger("phlask").setLevel(logging.WARNING)
+    logging.getLogger("phlask").setLevel(logging.ERROR)
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
         one, many = enqueue_rates(args.tasks, args.batch)
@@ -175,13 +176,14 @@ def main() -> None:
         print(f"publish -> claim (idle)        median {med:.2f} ms, p99 {p99:.2f} ms ({args.samples} samples)")
         med, p99 = start_delay(args.samples)
         print(f"publish -> process start (idle runner) median {med:.2f} ms, p99 {p99:.2f} ms")
-        print(f"{'parallel':>8} {'bare tasks/s':>13} {'phlask tasks/s':>15} {'ratio':>6}")
+        print(HEADER)
         for p in args.parallel:
-            bare = best = 0.0
+            bare = phl = None
             for _ in range(args.rounds):
-                bare = max(bare, bare_spawn_rate(["/bin/sh", NOOP], args.tasks, p))
-                best = max(best, runner_rate(args.tasks, p))
-            print(f"{p:>8} {bare:>13.1f} {best:>15.1f} {best / bare:>6.2f}")
+                bare = best(bare, bare_spawn(["/bin/sh", NOOP], args.tasks, p))
+                phl = best(phl, runner_run(args.tasks, p))
+            assert bare and phl
+            print(row(p, bare, phl) + f"   (RabbitMQ server: {phl.server / phl.tasks * 1e6:.0f} us/task)")
     finally:
         cleanup()
 

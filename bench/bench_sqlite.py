@@ -1,9 +1,13 @@
 """Throughput of trivial shell tasks through the embedded SQLite queue, next to a bare
 spawn loop run in the same process (bench/_baseline.py).
 
-    .venv/bin/python bench/bench_sqlite.py [--tasks 2000] [--parallel 2 8]
+    .venv/bin/python bench/bench_sqlite.py [--tasks 2000] [--parallel 2 8] [--lang shell]
 
-Prints tasks/s for each and the ratio (target: >= 0.8 of the bare spawn rate).
+Prints tasks/s for each and the ratio (target: >= 0.8 of the bare spawn rate), the whole
+machine's CPU per task and cores busy for each, and the ceiling those CPU costs put on the
+ratio (bench/_baseline.py). ``--lang php`` (node, python, ruby) runs an empty script of
+that language instead of an empty ``sh`` script: the same comparison with a real
+interpreter's start-up in every task.
 """
 
 from __future__ import annotations
@@ -16,25 +20,32 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _baseline import bare_spawn_rate  # noqa: E402
+from _baseline import HEADER, Meter, Sample, bare_spawn, best, row  # noqa: E402
 
 from phlask import Task, connect  # noqa: E402
+from phlask.adapters import AdapterTable  # noqa: E402
 from phlask.runner import Runner  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NOOP = os.path.join(HERE, "tasks", "noop.sh")
+NOOP = {"shell": "noop.sh", "php": "noop.php", "node": "noop.js", "python": "noop.py", "ruby": "noop.rb"}
 
 
-def phlask_rate(n_tasks: int, parallel: int, tmp: str) -> float:
+def script(lang: str) -> tuple[str, list[str]]:
+    """The empty task script of ``lang`` and the argv the runner starts it with."""
+    path = os.path.join(HERE, "tasks", NOOP[lang])
+    return path, AdapterTable.from_config().resolve(lang).argv_for(path, [])
+
+
+def phlask_run(n_tasks: int, parallel: int, tmp: str, lang: str) -> Sample:
     url = f"sqlite:///{tmp}/bench-{parallel}-{time.monotonic_ns()}.db"
     broker = connect(url)
-    broker.push_many([Task(lang="shell", file=NOOP) for _ in range(n_tasks)])
-    t0 = time.perf_counter()
-    stats = Runner(tasks=broker, max_processes=parallel, wait=5, roots=[HERE]).run()
-    elapsed = time.perf_counter() - t0
+    broker.push_many([Task(lang=lang, file=script(lang)[0]) for _ in range(n_tasks)])
+    with Meter(n_tasks) as m:
+        stats = Runner(tasks=broker, max_processes=parallel, wait=5, roots=[HERE]).run()
     assert stats.succeeded == n_tasks, stats
     broker.close()
-    return n_tasks / elapsed
+    assert m.sample is not None
+    return m.sample
 
 
 def main() -> None:
@@ -42,16 +53,20 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--parallel", type=int, nargs="+", default=[2, 8])
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each is kept")
+    ap.add_argument("--lang", choices=sorted(NOOP), default="shell", help="language of the empty task")
     args = ap.parse_args()
     logging.getLogger("phlask").setLevel(logging.WARNING)
-    print(f"{'parallel':>8} {'bare tasks/s':>13} {'phlask tasks/s':>15} {'ratio':>6}")
+    argv = script(args.lang)[1]
+    print(f"{args.lang} tasks: {' '.join(argv)}")
+    print(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         for p in args.parallel:
-            bare = best = 0.0
+            bare = phl = None
             for _ in range(args.rounds):
-                bare = max(bare, bare_spawn_rate(["/bin/sh", NOOP], args.tasks, p))
-                best = max(best, phlask_rate(args.tasks, p, tmp))
-            print(f"{p:>8} {bare:>13.1f} {best:>15.1f} {best / bare:>6.2f}")
+                bare = best(bare, bare_spawn(argv, args.tasks, p))
+                phl = best(phl, phlask_run(args.tasks, p, tmp, args.lang))
+            assert bare and phl
+            print(row(p, bare, phl))
 
 
 if __name__ == "__main__":

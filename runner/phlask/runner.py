@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import supervise
+from . import _sched, supervise
 from .adapters import AdapterTable
 from .brokers.base import Broker, Claim, LeaseLost, Settle
 from .config import Settings
@@ -152,7 +152,10 @@ class Runner:
         # Where the server can push tasks (RabbitMQ), it does, and the loop polls its socket.
         self._subscribed = self.broker.subscribe(self.s.queues)
         try:
-            self._loop()
+            # The loop must get its CPU back promptly when it wakes, not wait behind the
+            # tasks it just started (phlask._sched); tasks keep the default slice.
+            with _sched.short_slices():
+                self._loop()
         finally:
             self._unsubscribe()
             self._ended.set()
