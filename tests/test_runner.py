@@ -438,3 +438,16 @@ def test_a_blocked_broker_call_does_not_stop_supervision(url, tmp_path):
     # about 1.5 s, not when the call returned 8 s later
     assert stats.dead == 1 and took >= 8
     assert result["timed_out"] is True and result["duration"] < 5, result
+
+
+def test_a_tail_cut_inside_a_character_is_stored_without_a_replacement_character(url):
+    # Given a task whose stdout is longer than the tail and whose tail starts inside 'é'
+    # ("x" + 40,000 x 'é' + "z": 80,002 bytes; the last 65,536 start at an even offset,
+    # the second byte of an 'é')
+    with connect(url) as b:
+        tid = b.push(Task(lang="python", code="import sys; sys.stdout.write('x' + 'é' * 40000 + 'z')"))
+    run(url, allow_inline=True)
+    r = info(url, tid).result
+    assert r["stdout_bytes"] == 80002
+    # Then the stored tail starts at the next whole character, as supervise.decode_tail does
+    assert r["stdout_tail"] == "é" * 32767 + "z"

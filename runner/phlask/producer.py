@@ -25,7 +25,7 @@ import msgspec
 from . import __version__
 from .envelope import Envelope, decode
 from .errors import EnvelopeError, FieldError
-from .wire import DEFAULTS, PROTOCOL_VERSION
+from .wire import DEFAULTS, PROTOCOL_VERSION, format_unix
 
 
 class _Unset:
@@ -66,25 +66,6 @@ def format_ts(dt: datetime) -> str:
         raise ValueError("timestamps must be timezone-aware (use datetime.now(timezone.utc))")
     dt = dt.astimezone(timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-_second: tuple[int, str] = (-1, "")
-
-
-def format_unix(ts: float) -> str:
-    """:func:`format_ts` of Unix seconds ``ts``, without building a datetime: the runner
-    formats three instants per task (deadline, start, end)."""
-    global _second
-    frac, whole = math.modf(ts)  # as datetime.fromtimestamp rounds, to the microsecond
-    us = round(frac * 1e6)
-    sec = int(whole)
-    if us < 0:
-        sec, us = sec - 1, us + 1_000_000
-    sec, us = sec + us // 1_000_000, us % 1_000_000
-    cached = _second
-    if cached[0] != sec:
-        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{cached[1]}.{us // 1000:03d}Z"
 
 
 def parse_ts(text: str) -> datetime:

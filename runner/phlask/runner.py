@@ -479,36 +479,13 @@ class Runner:
 
     def _result(self, claim: Claim, state: str, *, reason: str | None = None, error: str | None = None,
                 outcome: supervise.Outcome | None = None) -> dict[str, Any]:
-        o = outcome
-        if o is None:
-            now = format_unix(time.time())
-            return {
-                "id": claim.id, "attempt": claim.attempt, "state": state, "reason": reason, "error": error,
-                "exit_code": None, "signal": None, "timed_out": False, "started_at": now, "finished_at": now,
-                "duration": 0.0, "stdout_tail": "", "stderr_tail": "", "stdout_bytes": 0, "stderr_bytes": 0,
-                "runner": {"host": self._host, "pid": os.getpid()},
-            }
-        res: dict[str, Any] = {
-            "id": claim.id,
-            "attempt": claim.attempt,
-            "state": state,
-            "reason": reason,
-            "error": error,
-            "exit_code": o.exit_code,
-            "signal": o.signal,
-            "timed_out": bool(o.timed_out),
-            "started_at": format_unix(o.started_at),
-            "finished_at": format_unix(o.finished_at),
-            "duration": round(o.duration, 6),
-            "stdout_tail": o.stdout_tail.decode("utf-8", "replace") if o.stdout_tail else "",
-            "stderr_tail": o.stderr_tail.decode("utf-8", "replace") if o.stderr_tail else "",
-            "stdout_bytes": o.stdout_bytes,
-            "stderr_bytes": o.stderr_bytes,
-            "runner": {"host": self._host, "pid": os.getpid()},
-        }
-        if o.result is not None:
-            res["result"] = o.result
-        return res
+        """The spec/result.schema.json record of one attempt (no outcome: rejected before
+        a process started, so no exit, no output, no duration)."""
+        if outcome is None:
+            now = time.time()
+            outcome = supervise.Outcome(started_at=now, finished_at=now)
+        return {"id": claim.id, "attempt": claim.attempt, "state": state, "reason": reason, "error": error,
+                **outcome.result_fields(), "runner": {"host": self._host, "pid": os.getpid()}}
 
     def _reject(self, claim: Claim, reason: str, message: str) -> None:
         result = self._result(claim, State.DEAD, reason=str(reason), error=message)

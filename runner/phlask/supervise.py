@@ -41,11 +41,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from . import _spawn
-from .wire import DEFAULTS, OUTPUT_TAIL_BYTES, RESULT_FILE_MAX_BYTES
+from .wire import DEFAULTS, OUTPUT_TAIL_BYTES, RESULT_FILE_MAX_BYTES, format_unix
 
 _READ_SIZE = 65536  # a Linux pipe holds 64 KiB by default; one read empties it
 _WRITE_SIZE = 65536
@@ -176,9 +175,8 @@ class Outcome:
         return out
 
 
-def rfc3339(ts: float) -> str:
-    """Format Unix seconds as an RFC 3339 UTC instant with milliseconds."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+#: Unix seconds as an RFC 3339 UTC instant with milliseconds (the wire's form).
+rfc3339 = format_unix
 
 
 def decode_tail(tail: bytes, cut: bool = True) -> str:

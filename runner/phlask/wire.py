@@ -1,7 +1,10 @@
-"""Wire values as typed enums. Their values come from spec/wire.json; a test fails if they drift."""
+"""Wire values as typed enums, and the wire's timestamp form. Their values come from
+spec/wire.json; a test fails if they drift."""
 
 from __future__ import annotations
 
+import math
+import time
 from enum import StrEnum
 
 from . import _contract
@@ -42,3 +45,24 @@ ENV_DENIED_PREFIXES: tuple[str, ...] = tuple(_W["env_denied"]["prefixes"])
 ENV_DENIED_NAMES: frozenset[str] = frozenset(_W["env_denied"]["names"])
 SIGNATURE_ALGORITHM: str = _W["signature"]["algorithm"]
 KEY_ID_PATTERN: str = _W["signature"]["key_id_pattern"]
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def format_unix(ts: float) -> str:
+    """Unix seconds ``ts`` as the wire writes instants: RFC 3339 UTC with exactly three
+    fraction digits and ``Z`` (as :func:`phlask.producer.format_ts` and every SDK), rounded
+    as ``datetime.fromtimestamp`` rounds, without building a datetime: the runner formats
+    three instants per task (deadline, start, end)."""
+    global _second
+    frac, whole = math.modf(ts)  # as datetime.fromtimestamp rounds, to the microsecond
+    us = round(frac * 1e6)
+    sec = int(whole)
+    if us < 0:
+        sec, us = sec - 1, us + 1_000_000
+    sec, us = sec + us // 1_000_000, us % 1_000_000
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{us // 1000:03d}Z"
