@@ -90,3 +90,16 @@ def test_runner_loop_runs_with_short_slices_and_its_tasks_do_not(tmp_path):
         task_slice = int(b.inspect(tid).result["stdout_tail"].split(":")[1])
     assert task_slice != _sched.SLICE_NS
     assert kernel_slice(os.getpid(), caller) != _sched.SLICE_NS  # restored when run() returns
+
+
+@needs_slices
+def test_short_slices_can_be_turned_off(tmp_path):
+    url = f"sqlite:///{tmp_path}/q.db"
+    with connect(url) as b:
+        b.push(Task(lang="shell", code="true"))
+    seen = []
+    caller = threading.get_native_id()
+    with connect(url) as b:
+        Runner(tasks=b, roots=[str(TASKS)], allow_inline=True, wait=10, short_slices=False,
+               on_progress=lambda s: seen.append(kernel_slice(os.getpid(), caller))).run()
+    assert seen and _sched.SLICE_NS not in seen

@@ -16,6 +16,7 @@ same settings as the CLI flags, under ``[runner]``, plus ``[adapters.NAME]`` ent
     kill_grace = 10
     shutdown_grace = 30
     lease = 30
+    short_slices = true   # the loop thread asks for 100 us time slices (Linux 6.12+)
     keys = { k1 = "secret-one" }
     base_env = { PATH = "/usr/local/bin:/usr/bin:/bin", LANG = "C.UTF-8" }
 
@@ -66,6 +67,9 @@ class Settings:
     shutdown_grace: float = 30.0
     kill_with_runner: bool = True
     contain_escapes: bool = False  # subreaper + sweep; `phlask run` turns it on (it owns its process)
+    # The loop thread asks Linux for 100 us time slices (phlask._sched); turn off under a
+    # seccomp filter that kills a process calling sched_setattr.
+    short_slices: bool = True
     lease: float = float(DEFAULTS["lease_seconds"])
     keys: dict[str, str] = field(default_factory=dict)
     base_env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_ENV))

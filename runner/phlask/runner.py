@@ -14,6 +14,7 @@ nothing of SQL, BSON or AMQP and the supervisor knows nothing of brokers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -154,7 +155,7 @@ class Runner:
         try:
             # The loop must get its CPU back promptly when it wakes, not wait behind the
             # tasks it just started (phlask._sched); tasks keep the default slice.
-            with _sched.short_slices():
+            with _sched.short_slices() if self.s.short_slices else contextlib.nullcontext():
                 self._loop()
         finally:
             self._unsubscribe()
