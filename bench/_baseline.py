@@ -18,6 +18,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -128,5 +129,15 @@ def row(parallel: int, bare: Sample, phlask: Sample) -> str:
             f" {bare.cpu_us / phlask.cpu_us:>8.2f}")
 
 
-def best(a: Sample | None, b: Sample) -> Sample:
-    return b if a is None or b.rate > a.rate else a
+def compare(argv: list[str], n_tasks: int, parallel: int, rounds: int,
+            run: Callable[[int, int], Sample]) -> tuple[Sample, Sample]:
+    """The bare loop and ``run(n_tasks, parallel)`` (phlask), alternated ``rounds`` times;
+    the fastest round of each."""
+    bare: Sample | None = None
+    phlask: Sample | None = None
+    for _ in range(rounds):
+        b, p = bare_spawn(argv, n_tasks, parallel), run(n_tasks, parallel)
+        bare = b if bare is None or b.rate > bare.rate else bare
+        phlask = p if phlask is None or p.rate > phlask.rate else phlask
+    assert bare is not None and phlask is not None
+    return bare, phlask

@@ -27,7 +27,7 @@ import uuid
 import pika
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _baseline import HEADER, Meter, Sample, bare_spawn, best, row  # noqa: E402
+from _baseline import HEADER, Meter, Sample, compare, row  # noqa: E402
 
 from phlask import Task  # noqa: E402
 from phlask.brokers.rabbitmq import RabbitBroker  # noqa: E402
@@ -178,11 +178,7 @@ def main() -> None:
         print(f"publish -> process start (idle runner) median {med:.2f} ms, p99 {p99:.2f} ms")
         print(HEADER)
         for p in args.parallel:
-            bare = phl = None
-            for _ in range(args.rounds):
-                bare = best(bare, bare_spawn(["/bin/sh", NOOP], args.tasks, p))
-                phl = best(phl, runner_run(args.tasks, p))
-            assert bare and phl
+            bare, phl = compare(["/bin/sh", NOOP], args.tasks, p, args.rounds, runner_run)
             print(row(p, bare, phl) + f"   (RabbitMQ server: {phl.server / phl.tasks * 1e6:.0f} us/task)")
     finally:
         cleanup()

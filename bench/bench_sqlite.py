@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _baseline import HEADER, Meter, Sample, bare_spawn, best, row  # noqa: E402
+from _baseline import HEADER, Meter, Sample, compare, row  # noqa: E402
 
 from phlask import Task, connect  # noqa: E402
 from phlask.adapters import AdapterTable  # noqa: E402
@@ -61,11 +61,8 @@ def main() -> None:
     print(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         for p in args.parallel:
-            bare = phl = None
-            for _ in range(args.rounds):
-                bare = best(bare, bare_spawn(argv, args.tasks, p))
-                phl = best(phl, phlask_run(args.tasks, p, tmp, args.lang))
-            assert bare and phl
+            bare, phl = compare(argv, args.tasks, p, args.rounds,
+                                lambda n, par: phlask_run(n, par, tmp, args.lang))
             print(row(p, bare, phl))
 
 
